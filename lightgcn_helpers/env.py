@@ -1,0 +1,74 @@
+"""Global settings every notebook starts with: seeds, device, versions, plot style."""
+from __future__ import annotations
+
+import os
+import platform
+import random
+from importlib import metadata
+
+import numpy as np
+import torch
+
+__all__ = ["seed_everything", "pick_device", "versions", "plot_style", "has_torch_sparse", "quiet_progress"]
+
+_PACKAGES = ("torch", "torch_geometric", "torch_sparse", "torch_scatter", "numpy", "pandas", "scikit-learn", "matplotlib")
+
+
+def seed_everything(seed: int = 42) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA); return a ``torch.Generator``
+    seeded the same way, for code that wants its own random stream."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """The device to use, chosen once per notebook: ``prefer`` if given (or the
+    ``LIGHTGCN_DEVICE`` environment variable), else CUDA when available, else CPU."""
+    choice = prefer or os.environ.get("LIGHTGCN_DEVICE")
+    if choice:
+        return torch.device(choice)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def has_torch_sparse() -> bool:
+    """True when the optional ``torch_sparse`` extension (``SparseTensor``) imports."""
+    try:
+        import torch_sparse  # noqa: F401
+    except Exception:  # ImportError, or an ABI mismatch raising OSError/RuntimeError
+        return False
+    return True
+
+
+def versions() -> dict[str, str]:
+    """Python and key package versions (``'not installed'`` for missing ones)."""
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def quiet_progress() -> bool:
+    """True when progress bars should stay silent (CI, or ``LIGHTGCN_QUIET=1``)."""
+    return bool(os.environ.get("CI")) or os.environ.get("LIGHTGCN_QUIET", "") not in ("", "0")
+
+
+def plot_style() -> None:
+    """A compact, readable matplotlib style: small stored PNGs, no top/right spines."""
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({
+        "figure.dpi": 80,
+        "savefig.dpi": 80,
+        "figure.figsize": (7, 3.5),
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+    })
