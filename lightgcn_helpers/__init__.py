@@ -1,2 +1,19 @@
-"""Helpers for the *LightGCN from scratch* tutorial series (one module per concept)."""
+"""Helpers for the *LightGCN from scratch* tutorial series, one module per concept.
+
+==============  ==============================================================
+``data``        download, verify, cache and load MovieLens ml-latest-small
+``graph``       id encoders, positive edges, the seed-compatible split, adjacency
+``model``       ``LightGCNConv`` (PyG ``MessagePassing``) and ``LightGCN``
+``loss``        the BPR loss and layer-0 L2 regularisation
+``sampling``    vectorized BPR triple sampler
+``train``       mini-batch training loop with early stopping
+``metrics``     Recall / Precision / NDCG / HitRate @K over full rankings
+``baselines``   popularity and EASE (MF-BPR is ``LightGCN(num_layers=0)``)
+``recommend``   top-K movie titles for a user
+``env``         seeds, device, versions, plot style
+==============  ==============================================================
+
+Each module is imported on its own (``from lightgcn_helpers.graph import ...``);
+``import lightgcn_helpers`` stays light.
+"""
 __version__ = "0.1.0"

@@ -17,6 +17,7 @@ to do next.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
@@ -88,8 +89,17 @@ def _fetch(url: str, target: Path, timeout: float) -> None:
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             shutil.copyfileobj(resp, out, _CHUNK)
+            expected = resp.headers.get("Content-Length")
+            # urllib returns a short body silently when the connection drops half-way.
+            if expected is not None and expected.isdigit() and out.tell() != int(expected):
+                raise http.client.IncompleteRead(b"", int(expected) - out.tell())
         os.replace(tmp, target)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except http.client.IncompleteRead as exc:
+        raise DataError(
+            f"The download of {url} was interrupted ({exc.expected} bytes missing); nothing was kept.\n"
+            f"Run again, or download the file by hand and place it at:\n    {target}"
+        ) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DataError(
             f"Could not download {url} ({reason}).\n"
@@ -183,19 +193,25 @@ def _read_csv(path: Path, required: Iterable[str]) -> pd.DataFrame:
     return df
 
 
-def load_ratings(data_dir: Path | str | None = None) -> pd.DataFrame:
+def load_ratings(
+    data_dir: Path | str | None = None, url: str = MOVIELENS_URL, sha256: str = MOVIELENS_SHA256
+) -> pd.DataFrame:
     """Ratings as a DataFrame: ``userId`` (int64), ``movieId`` (int64), ``rating``
     (float64, 0.5..5.0 in half stars), ``timestamp`` (int64, Unix seconds).
-    ml-latest-small has 100,836 rows."""
-    return _read_csv(download_movielens(data_dir) / "ratings.csv", RATING_COLUMNS)
+    ml-latest-small has 100,836 rows. ``url``/``sha256`` as in :func:`download_movielens`."""
+    return _read_csv(download_movielens(data_dir, url, sha256) / "ratings.csv", RATING_COLUMNS)
 
 
-def load_movies(data_dir: Path | str | None = None) -> pd.DataFrame:
+def load_movies(
+    data_dir: Path | str | None = None, url: str = MOVIELENS_URL, sha256: str = MOVIELENS_SHA256
+) -> pd.DataFrame:
     """Movies as a DataFrame: ``movieId`` (int64), ``title`` (str, with the year in
     parentheses), ``genres`` (str, ``|``-separated). ml-latest-small has 9,742 rows."""
-    return _read_csv(download_movielens(data_dir) / "movies.csv", MOVIE_COLUMNS)
+    return _read_csv(download_movielens(data_dir, url, sha256) / "movies.csv", MOVIE_COLUMNS)
 
 
-def load_movielens(data_dir: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_movielens(
+    data_dir: Path | str | None = None, url: str = MOVIELENS_URL, sha256: str = MOVIELENS_SHA256
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(ratings, movies)``, see :func:`load_ratings` and :func:`load_movies`."""
-    return load_ratings(data_dir), load_movies(data_dir)
+    return load_ratings(data_dir, url, sha256), load_movies(data_dir, url, sha256)

@@ -144,10 +144,17 @@ def split_edges(edges: torch.Tensor, val_frac: float = 0.1, test_frac: float = 0
     from sklearn.model_selection import train_test_split
 
     all_idx = np.arange(edges.shape[1])
-    train_idx, held_idx = train_test_split(all_idx, test_size=val_frac + test_frac, random_state=seed)
-    val_idx, test_idx = train_test_split(
-        held_idx, test_size=test_frac / (val_frac + test_frac), random_state=seed
-    )
+    try:
+        train_idx, held_idx = train_test_split(all_idx, test_size=val_frac + test_frac, random_state=seed)
+        val_idx, test_idx = train_test_split(
+            held_idx, test_size=test_frac / (val_frac + test_frac), random_state=seed
+        )
+    except ValueError as err:
+        raise ValueError(
+            f"Cannot split {edges.shape[1]} edge(s) into train/validation/test "
+            f"({1 - val_frac - test_frac:g}/{val_frac:g}/{test_frac:g}): every part needs at least "
+            f"one edge. Use more ratings or other fractions. (scikit-learn said: {err})"
+        ) from None
     take = lambda idx: edges[:, torch.from_numpy(np.asarray(idx, dtype=np.int64))]  # noqa: E731
     return EdgeSplit(take(train_idx), take(val_idx), take(test_idx))
 

@@ -1,0 +1,88 @@
+"""Vectorized BPR triple sampling: (user, liked movie, not-liked movie).
+
+Users are drawn only among user nodes (the rows of the training interactions,
+never the bidirectional adjacency), positives from that user's training likes and
+negatives only among movies the user did *not* like in training. Membership of
+``(u, j)`` in the training set is a binary search over sorted keys
+``u * num_items + j``, so one batch costs O(B log E) with no Python loop over edges.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+__all__ = ["BPRSampler", "edge_keys", "contains"]
+
+
+def edge_keys(edges: Tensor, num_items: int) -> Tensor:
+    """Sorted, unique ``int64`` keys ``user * num_items + item`` of interactions ``(2, E)``."""
+    return torch.unique(edges[0] * num_items + edges[1])  # unique() sorts
+
+
+def contains(sorted_keys: Tensor, users: Tensor, items: Tensor, num_items: int) -> Tensor:
+    """Boolean mask: is ``(users[b], items[b])`` among ``sorted_keys``?"""
+    q = users * num_items + items
+    if sorted_keys.numel() == 0:
+        return torch.zeros_like(q, dtype=torch.bool)
+    pos = torch.searchsorted(sorted_keys, q).clamp_(max=sorted_keys.numel() - 1)
+    return sorted_keys[pos] == q
+
+
+class BPRSampler:
+    """Draws BPR triples from the training interactions.
+
+    ``epoch(batch_size)`` walks every training interaction once in a random order
+    (the usual LightGCN epoch) and yields ``(users, pos_items, neg_items)`` batches,
+    each ``(B,)`` ``int64`` on the interactions' device; ``sample(batch_size)`` draws
+    one batch of interactions uniformly with replacement. Item indices are *not*
+    offset by ``num_users``.
+    """
+
+    def __init__(self, train_edges: Tensor, num_users: int, num_items: int, seed: int = 0,
+                 max_rounds: int = 100):
+        if train_edges.dim() != 2 or train_edges.shape[0] != 2 or train_edges.shape[1] == 0:
+            raise ValueError(f"train_edges must be a non-empty (2, E) tensor, got shape {tuple(train_edges.shape)}")
+        if int(train_edges[0].max()) >= num_users or int(train_edges[1].max()) >= num_items:
+            raise ValueError("train_edges refer to a user or movie index beyond num_users / num_items; "
+                             "pass movie indices without the num_users offset")
+        self.edges = train_edges
+        self.num_users, self.num_items = num_users, num_items
+        self.device = train_edges.device
+        self.keys = edge_keys(train_edges, num_items)
+        self.max_rounds = max_rounds
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+
+    def negatives(self, users: Tensor, num_negatives: int = 1) -> Tensor:
+        """For each user, movies this user did not like in training (rejection sampling,
+        redrawing only the rejected entries; a handful of vectorized rounds).
+        Shape ``(B,)`` for ``num_negatives=1``, else ``(B, num_negatives)``."""
+        if num_negatives > 1:
+            users = users.unsqueeze(1).expand(-1, num_negatives)
+        neg = torch.randint(self.num_items, users.shape, device=self.device, generator=self.generator)
+        bad = contains(self.keys, users, neg, self.num_items)
+        for _ in range(self.max_rounds):
+            if not bad.any():
+                return neg
+            neg[bad] = torch.randint(self.num_items, (int(bad.sum()),), device=self.device, generator=self.generator)
+            bad = contains(self.keys, users, neg, self.num_items)
+        if bad.any():
+            raise RuntimeError("Could not draw negatives: some users liked (almost) every movie.")
+        return neg
+
+    def _triples(self, idx: Tensor, num_negatives: int) -> tuple[Tensor, Tensor, Tensor]:
+        users, pos = self.edges[0, idx], self.edges[1, idx]
+        return users, pos, self.negatives(users, num_negatives)
+
+    def sample(self, batch_size: int, num_negatives: int = 1) -> tuple[Tensor, Tensor, Tensor]:
+        idx = torch.randint(self.edges.shape[1], (batch_size,), device=self.device, generator=self.generator)
+        return self._triples(idx, num_negatives)
+
+    def epoch(self, batch_size: int, num_negatives: int = 1) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        perm = torch.randperm(self.edges.shape[1], device=self.device, generator=self.generator)
+        for start in range(0, perm.numel(), batch_size):
+            yield self._triples(perm[start:start + batch_size], num_negatives)
+
+    def batches_per_epoch(self, batch_size: int) -> int:
+        return -(-self.edges.shape[1] // batch_size)

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# LightGCN from scratch: one command to set everything up, then work or test.
+#
+#   ./workshop.sh lab            set up, then open the notebooks in JupyterLab
+#   ./workshop.sh test [ARGS]    set up, then run the whole test suite
+#                                (unit tests + nbval over every notebook); ARGS go to pytest
+#   ./workshop.sh setup          only set up
+#
+# Set-up creates ./.venv (with python3, or $PYTHON), installs the pinned packages of
+# requirements.txt (torch first), compiles the optional torch-scatter/torch-sparse of
+# requirements-sparse.txt (about 15 minutes the first time, cached by pip afterwards) and
+# installs lightgcn_helpers in editable mode. It is skipped when nothing changed.
+#
+# Environment variables:
+#   PYTHON=python3.11          interpreter used to create .venv (default: python3)
+#   LIGHTGCN_SKIP_SPARSE=1     do not build torch-sparse/torch-scatter
+#   LIGHTGCN_FORCE_SETUP=1     reinstall even if nothing changed
+#   MAX_JOBS=N                 parallel compile jobs for torch-sparse (default: 2)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT="$(pwd)"
+VENV="$ROOT/.venv"
+VPY="$VENV/bin/python"
+STAMP="$VENV/.lightgcn-setup"
+SETUP_VERSION=1   # bump to force every existing .venv through set-up again
+
+if [ -t 1 ]; then B=$'\033[1m' Y=$'\033[1;33m' R=$'\033[1;31m' N=$'\033[0m'; else B='' Y='' R='' N=''; fi
+say()  { printf '%s==> %s%s\n' "$B" "$*" "$N"; }
+warn() { printf '%sWARNING: %s%s\n' "$Y" "$*" "$N" >&2; }
+die()  { printf '%sERROR: %s%s\n' "$R" "$*" "$N" >&2; exit 1; }
+
+usage() {  # the comment block at the top of this file
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+}
+
+check_python() {  # $1: interpreter; dies with a readable message unless it is >= 3.10
+  local py="$1"
+  command -v "$py" >/dev/null 2>&1 \
+    || die "'$py' not found. Install Python 3.10-3.12 (python.org, your package manager or conda), or run: PYTHON=/path/to/python3 ./workshop.sh ..."
+  "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
+    || die "$("$py" -V 2>&1) is too old: the series needs Python >= 3.10. Run: PYTHON=/path/to/python3.11 ./workshop.sh ..."
+}
+
+setup_hash() {  # fingerprint of everything that decides what gets installed
+  "$VPY" - "v$SETUP_VERSION sparse=${LIGHTGCN_SKIP_SPARSE:-0}" requirements.txt requirements-sparse.txt pyproject.toml <<'PY'
+import hashlib, sys
+h = hashlib.sha256(sys.argv[1].encode() + sys.version.encode())
+for name in sys.argv[2:]:
+    with open(name, "rb") as fh:
+        h.update(fh.read())
+print(h.hexdigest())
+PY
+}
+
+pip_install() { "$VPY" -m pip install --progress-bar off "$@"; }
+
+sparse_ok() {  # torch_sparse and torch_scatter import (and match the installed torch)
+  "$VPY" -c 'import torch_scatter, torch_sparse' >/dev/null 2>&1
+}
+
+install_sparse() {
+  if [ "${LIGHTGCN_SKIP_SPARSE:-0}" != "0" ]; then
+    warn "LIGHTGCN_SKIP_SPARSE is set: not installing torch-sparse/torch-scatter (notebooks skip SparseTensor cells)."
+    return 0
+  fi
+  say "Installing torch-scatter and torch-sparse (requirements-sparse.txt)"
+  echo "    They are source-only on PyPI: the FIRST install compiles them against torch,"
+  echo "    which takes about 15 minutes on 2 cores (pip caches the result; later installs take seconds)."
+  export MAX_JOBS="${MAX_JOBS:-2}"
+  if pip_install --no-build-isolation -r requirements-sparse.txt && ! sparse_ok; then
+    # Installed but not importable: built for another torch (pip's wheel cache does not
+    # know which torch a wheel was compiled against). Rebuild against this one.
+    say "torch-sparse does not match the installed torch; recompiling it (about 15 minutes)"
+    pip_install --no-build-isolation --no-deps --force-reinstall --no-cache-dir -r requirements-sparse.txt || true
+  fi
+  if sparse_ok; then
+    echo "    torch-sparse OK"
+  else
+    warn "torch-sparse/torch-scatter could not be built or imported. Everything else works without them:
+         lightgcn_helpers uses torch.sparse, and notebooks skip the torch_sparse.SparseTensor cells.
+         To retry later: LIGHTGCN_FORCE_SETUP=1 ./workshop.sh setup"
+  fi
+}
+
+setup() {
+  local t0 want
+  t0=$(date +%s)
+  if [ ! -x "$VPY" ]; then
+    local py="${PYTHON:-python3}"
+    check_python "$py"
+    say "Creating the virtual environment .venv with $("$py" -V 2>&1)"
+    "$py" -m venv "$VENV" \
+      || die "could not create .venv. On Debian/Ubuntu install the venv module first: sudo apt install python3-venv"
+  fi
+  check_python "$VPY"
+
+  want="$(setup_hash)"
+  if [ "${LIGHTGCN_FORCE_SETUP:-0}" = "0" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+    say "Environment .venv is up to date"
+    return 0
+  fi
+
+  say "Installing packages into .venv (first time: a few minutes, plus the torch-sparse compile)"
+  pip_install --upgrade pip "setuptools>=64" wheel
+  # torch first and on its own: torch-sparse compiles against it, and pinning it here
+  # keeps any later requirement from pulling a different (e.g. CUDA) build.
+  local torch_pin
+  torch_pin="$(grep -E '^torch==' requirements.txt | head -n 1 | tr -d '[:space:]')"
+  [ -n "$torch_pin" ] || die "requirements.txt has no 'torch==' pin"
+  say "Installing $torch_pin"
+  pip_install "$torch_pin"
+  say "Installing requirements.txt"
+  pip_install -r requirements.txt
+  install_sparse
+  say "Installing lightgcn_helpers (editable)"
+  pip_install --quiet --no-deps --no-build-isolation -e .
+  "$VPY" -c 'import lightgcn_helpers, torch, torch_geometric' \
+    || die "the environment is broken: 'import lightgcn_helpers, torch, torch_geometric' failed. Delete .venv and run again."
+
+  echo "$want" > "$STAMP"
+  say "Set-up finished in $(( $(date +%s) - t0 )) s"
+}
+
+cmd="${1:-help}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  lab)
+    setup
+    say "Opening JupyterLab on notebooks/ (stop it with Ctrl+C)"
+    exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" ${1+"$@"}
+    ;;
+  test)
+    setup
+    say "Running the test suite: unit tests + nbval over every notebook"
+    export LIGHTGCN_QUIET="${LIGHTGCN_QUIET:-1}"   # no progress bars, as in CI
+    t0=$(date +%s)
+    status=0
+    "$VPY" -m pytest ${1+"$@"} || status=$?
+    say "Tests finished in $(( $(date +%s) - t0 )) s (exit code $status)"
+    exit "$status"
+    ;;
+  setup)
+    setup
+    ;;
+  help|-h|--help)
+    usage
+    ;;
+  *)
+    usage >&2
+    die "unknown command '$cmd' (use: lab, test or setup)"
+    ;;
+esac
