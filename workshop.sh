@@ -8,7 +8,7 @@
 #
 # Set-up creates ./.venv (with python3, or $PYTHON), installs the pinned packages of
 # requirements.txt (torch first), compiles the optional torch-scatter/torch-sparse of
-# requirements-sparse.txt (about 15 minutes the first time, cached by pip afterwards) and
+# requirements-sparse.txt (15-45 minutes the first time, cached by pip afterwards) and
 # installs lightgcn_helpers in editable mode. It is skipped when nothing changed.
 #
 # Environment variables:
@@ -66,12 +66,12 @@ install_sparse() {
   fi
   say "Installing torch-scatter and torch-sparse (requirements-sparse.txt)"
   echo "    They are source-only on PyPI: the FIRST install compiles them against torch,"
-  echo "    which takes about 15 minutes on 2 cores (pip caches the result; later installs take seconds)."
+  echo "    which takes 15-45 minutes on 2 cores (pip caches the result; later installs take seconds)."
   export MAX_JOBS="${MAX_JOBS:-2}"
   if pip_install --no-build-isolation -r requirements-sparse.txt && ! sparse_ok; then
     # Installed but not importable: built for another torch (pip's wheel cache does not
     # know which torch a wheel was compiled against). Rebuild against this one.
-    say "torch-sparse does not match the installed torch; recompiling it (about 15 minutes)"
+    say "torch-sparse does not match the installed torch; recompiling it (15-45 minutes)"
     pip_install --no-build-isolation --no-deps --force-reinstall --no-cache-dir -r requirements-sparse.txt || true
   fi
   if sparse_ok; then

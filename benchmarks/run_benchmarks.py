@@ -49,6 +49,7 @@ from lightgcn_helpers.train import TrainConfig, train_bpr  # noqa: E402
 
 # torch_sparse and the original's sparse conversions trigger this once; it says nothing about speed.
 warnings.filterwarnings("ignore", message=".*Sparse invariant checks are implicitly disabled.*")
+warnings.filterwarnings("ignore", message=".*The given NumPy array is not writable.*")  # original.load_edges
 
 DIM, LAYERS, K = 64, 3, 20
 THRESHOLD = 3.5
@@ -186,6 +187,8 @@ def child_main(args) -> int:
 def start_child(stage: str, args, device_for_stage: torch.device) -> subprocess.Popen:
     """Start a fresh process that runs one memory stage (see :func:`child_main`)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--device", str(device_for_stage)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     if args.tiny:
         cmd.append("--tiny")
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -418,7 +421,7 @@ class Bench:
         cfg_1024 = replace(self.cfg, epochs=1, batch_size=original.BATCH_SIZE)
         cfg_nb = replace(self.cfg, epochs=1)
         t_1024 = timed(lambda: train_bpr(model, self.adj_csr, self.train, None, cfg_1024, progress=False),
-                       self.repeats, self.sync)
+                       self.slow_repeats, self.sync)
         t_nb = timed(lambda: train_bpr(model, self.adj_csr, self.train, None, cfg_nb, progress=False),
                      self.repeats, self.sync)
         self.model = model
@@ -436,7 +439,8 @@ class Bench:
         cpu_note = "" if dev.type == "cpu" else " (target is for the 2-core CPU; this run is on a GPU)"
         self.row("Epoch time at the notebooks' settings", None, t_nb["median"], "s", ratio=float("nan"),
                  target=f"≤ {TARGET_EPOCH_SECONDS} s", met=self.met(t_nb["median"] <= TARGET_EPOCH_SECONDS),
-                 key="epoch_abs", note=f"on {os.cpu_count()} CPU core(s){cpu_note}")
+                 key="epoch_abs",
+                 note=f"on {os.cpu_count()} CPU core(s), {torch.get_num_threads()} torch thread(s){cpu_note}")
 
     # 5. evaluation -----------------------------------------------------------------------
     def evaluation(self):
@@ -590,11 +594,15 @@ def parse_args(argv=None):
     p.add_argument("--tiny", action="store_true", help="small synthetic data, a few seconds; numbers mean nothing")
     p.add_argument("--orig-batches", type=int, default=5,
                    help="batches of the original-style loop timed per repeat, extrapolated to an epoch (default 5)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads(N) before measuring (default: PyTorch's choice)")
     p.add_argument("--out", type=Path, default=HERE / "results", help="output folder (default benchmarks/results)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be at least 1")
     if args.orig_batches < 1:
         p.error("--orig-batches must be at least 1")
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
@@ -606,6 +614,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.child:
         return child_main(args)
     device = torch.device(args.device)
@@ -620,14 +630,18 @@ def main(argv=None) -> int:
     provisional = max(load_start, load_end) > LOAD_LIMIT
 
     table = markdown_table(bench.rows)
+    cfg = asdict(bench.cfg)
+    settings = ", ".join(f"{k}={cfg[k]}" for k in ("batch_size", "lr", "weight_decay", "num_negatives", "lr_decay")
+                         if k in cfg)
     data_desc = "synthetic --tiny ratings" if args.tiny else "MovieLens ml-latest-small"
     header = (f"Data: {data_desc} ({len(ratings):,} ratings; {bench.nu:,} users, {bench.ni:,} movies, "
               f"{bench.train.shape[1]:,} training edges). Device: {device}. "
-              f"CPU: {info['cpu_model']}, {info['nproc']} core(s); torch {info['torch']}, "
+              f"CPU: {info['cpu_model']}, {info['nproc']} core(s), {info['torch_threads']} torch thread(s); "
+              f"torch {info['torch']}, "
               f"torch_geometric {info['torch_geometric']}. Median of {args.repeats} repeat(s) after a warm-up "
               f"(multi-second original stages: {bench.slow_repeats}). "
-              f"Notebook settings read from TrainConfig(): batch_size={bench.cfg.batch_size}, lr={bench.cfg.lr}, "
-              f"weight_decay={bench.cfg.weight_decay}. Load average {load_start:.2f} at start, {load_end:.2f} at end"
+              f"Notebook settings read from TrainConfig(): {settings}. "
+              f"Load average {load_start:.2f} at start, {load_end:.2f} at end"
               + (" — PROVISIONAL: the machine was busy, timings are noisy." if provisional else "."))
     print(header)
     print()

@@ -56,7 +56,8 @@ def versions() -> dict[str, str]:
 
 def quiet_progress() -> bool:
     """True when progress bars should stay silent (CI, or ``LIGHTGCN_QUIET=1``)."""
-    return bool(os.environ.get("CI")) or os.environ.get("LIGHTGCN_QUIET", "") not in ("", "0")
+    truthy = ("1", "true", "yes", "on")
+    return any(os.environ.get(name, "").strip().lower() in truthy for name in ("CI", "LIGHTGCN_QUIET"))
 
 
 def plot_style() -> None:

@@ -180,37 +180,47 @@ def _coo(indices: torch.Tensor, values: torch.Tensor, shape) -> torch.Tensor:
     return torch.sparse_coo_tensor(indices, values, tuple(shape), check_invariants=False).coalesce()
 
 
-def _to_layout(mat: torch.Tensor, layout: str) -> torch.Tensor:
+def _bipartite_entries(edges: torch.Tensor, num_users: int, num_items: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column of every non-zero of ``A``, unique and sorted row-major: one
+    ``torch.unique`` over the keys ``row * N + col`` of both edge directions."""
+    n = num_users + num_items
+    ei = bipartite_edge_index(edges, num_users)
+    keys = torch.unique(ei[0] * n + ei[1])  # sorted, duplicates dropped
+    return keys // n, keys % n
+
+
+def _sparse(row: torch.Tensor, col: torch.Tensor, values: torch.Tensor, n: int, layout: str) -> torch.Tensor:
+    """Square sparse matrix from row-major sorted, unique entries, in ``layout``."""
     if layout == "coo":
-        return mat
+        return torch.sparse_coo_tensor(torch.stack([row, col]), values, (n, n), is_coalesced=True,
+                                       check_invariants=False)
     if layout == "csr":
+        crow = torch.zeros(n + 1, dtype=torch.long, device=row.device)
+        crow[1:] = torch.cumsum(torch.bincount(row, minlength=n), 0)
         with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
             warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
-            return mat.to_sparse_csr()
+            return torch.sparse_csr_tensor(crow, col, values, (n, n), check_invariants=False)
     raise ValueError(f"layout must be 'coo' or 'csr', got {layout!r}")
 
 
 def adjacency_matrix(edges: torch.Tensor, num_users: int, num_items: int, layout: str = "coo") -> torch.Tensor:
     """Bipartite adjacency ``A = [[0, R], [Rᵀ, 0]]``, sparse ``(N, N)`` ``float32``
-    with ``N = num_users + num_items``; ``layout`` is ``'coo'`` or ``'csr'``."""
-    r = interaction_matrix(edges, num_users, num_items)
-    ei = bipartite_edge_index(r.indices(), num_users)
-    n = num_users + num_items
-    a = _coo(ei, torch.ones(ei.shape[1], device=edges.device), (n, n))
-    return _to_layout(a, layout)
+    with ``N = num_users + num_items``; ``layout`` is ``'coo'`` or ``'csr'``.
+    Built straight from the edge list (duplicate pairs count once), never densely."""
+    row, col = _bipartite_entries(edges, num_users, num_items)
+    return _sparse(row, col, torch.ones(row.numel(), device=row.device), num_users + num_items, layout)
 
 
 def normalized_adjacency(edges: torch.Tensor, num_users: int, num_items: int, layout: str = "csr") -> torch.Tensor:
     """Symmetrically normalized adjacency ``Ã = D^-1/2 A D^-1/2``, sparse ``(N, N)``
     ``float32``. Entry ``(u, i)`` is ``1 / sqrt(|N_u| |N_i|)``; isolated nodes get an
     all-zero row (no self-loops, as in LightGCN and PyG's ``gcn_norm(add_self_loops=False)``)."""
-    a = adjacency_matrix(edges, num_users, num_items, layout="coo")
-    row, col = a.indices()
-    deg = torch.zeros(a.shape[0], device=a.device).index_add_(0, row, a.values())
+    n = num_users + num_items
+    row, col = _bipartite_entries(edges, num_users, num_items)
+    deg = torch.bincount(row, minlength=n).float()
     dinv = deg.pow(-0.5)
     dinv[torch.isinf(dinv)] = 0.0
-    norm = _coo(a.indices(), dinv[row] * dinv[col], a.shape)
-    return _to_layout(norm, layout)
+    return _sparse(row, col, dinv[row] * dinv[col], n, layout)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["bpr_loss", "l2_regularization"]
+__all__ = ["bpr_loss", "l2_regularization", "bpr_batch_loss", "bpr_shared_negatives_loss"]
 
 
 def bpr_loss(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
@@ -30,3 +30,55 @@ def l2_regularization(*layer0_embeddings: Tensor) -> Tensor:
     """``½ Σ ‖e⁰‖² / B`` over the given ``(B, d)`` layer-0 embedding batches."""
     batch = layer0_embeddings[0].shape[0]
     return 0.5 * sum(e.pow(2).sum() for e in layer0_embeddings) / batch
+
+
+def bpr_batch_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, neg: Tensor,
+                   weight_decay: float) -> Tensor:
+    """BPR + λ·L2 of one mini-batch, with one gather per embedding table.
+
+    ``emb``: final embeddings ``(N, d)``; ``emb0``: layer-0 embeddings ``(N, d)``;
+    ``users``, ``pos``: node indices ``(B,)``; ``neg``: node indices ``(B,)`` or ``(B, n)``
+    (movie nodes already offset by ``num_users``). With ``n`` negatives per positive the
+    BPR term averages over all ``B·n`` pairs and the L2 term counts the mean negative::
+
+        mean softplus(ŷ_uj - ŷ_ui)  +  λ · ½ (‖e_u⁰‖² + ‖e_i⁰‖² + mean_j ‖e_j⁰‖²) / B
+
+    which equals ``bpr_loss + λ · l2_regularization(e_u⁰, e_i⁰, e_j⁰)`` for ``n = 1``.
+    """
+    b = users.numel()
+    neg = neg.reshape(b, -1)
+    n = neg.shape[1]
+    idx = torch.cat([users, pos, neg.reshape(-1)])
+    rows = emb[idx]
+    u, i, j = rows[:b], rows[b:2 * b], rows[2 * b:].view(b, n, -1)
+    pos_scores = (u * i).sum(-1)
+    neg_scores = (j * u.unsqueeze(1)).sum(-1)  # (B, n)
+    loss = F.softplus(neg_scores - pos_scores.unsqueeze(1)).mean()
+    sq = emb0[idx].pow(2).sum(-1)
+    reg = 0.5 * (sq[:2 * b].sum() + sq[2 * b:].sum() / n) / b
+    return loss + weight_decay * reg
+
+
+def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, row: Tensor,
+                              neg: Tensor, weight_decay: float) -> Tensor:
+    """:func:`bpr_batch_loss` when each distinct user's ``n`` negatives are shared by all
+    of that user's positives in the batch (see ``BPRSampler.epoch_shared``).
+
+    ``users``, ``pos``: node indices ``(B,)``; ``neg``: movie node indices ``(U_b, n)``,
+    one row per distinct user; ``row`` ``(B,)``: the row of ``neg`` for each positive.
+    Same objective as :func:`bpr_batch_loss` with ``neg[row]`` as negatives, but only
+    ``U_b·n`` negative embeddings are gathered and scored instead of ``B·n``.
+    """
+    b = users.numel()
+    ub, n = neg.shape
+    first = torch.zeros(ub, dtype=torch.long, device=row.device).scatter_(0, row, torch.arange(b, device=row.device))
+    idx = torch.cat([users, pos, neg.reshape(-1)])
+    rows = emb[idx]
+    u, i, j = rows[:b], rows[b:2 * b], rows[2 * b:].view(ub, n, -1)
+    pos_scores = (u * i).sum(-1)  # (B,)
+    neg_scores = (j * u[first].unsqueeze(1)).sum(-1)  # (U_b, n): each distinct user once
+    loss = F.softplus(neg_scores[row] - pos_scores.unsqueeze(1)).mean()
+    sq = emb0[idx].pow(2).sum(-1)
+    neg_sq = sq[2 * b:].view(ub, n).mean(1)[row]  # mean negative norm, per positive
+    reg = 0.5 * (sq[:2 * b].sum() + neg_sq.sum()) / b
+    return loss + weight_decay * reg

@@ -84,5 +84,19 @@ class BPRSampler:
         for start in range(0, perm.numel(), batch_size):
             yield self._triples(perm[start:start + batch_size], num_negatives)
 
+    def epoch_shared(self, batch_size: int, num_negatives: int
+                     ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """Like :meth:`epoch`, but negatives are drawn once per *distinct user* of the
+        batch and shared by all of that user's positives: yields ``(users (B,),
+        pos (B,), row (B,), neg (U_b, num_negatives))`` where ``neg[row[b]]`` are the
+        negatives of ``users[b]``. Every ``(users[b], pos[b], neg[row[b], k])`` is a valid
+        BPR triple; scoring ``U_b·n`` instead of ``B·n`` negatives makes many negatives cheap."""
+        perm = torch.randperm(self.edges.shape[1], device=self.device, generator=self.generator)
+        for start in range(0, perm.numel(), batch_size):
+            idx = perm[start:start + batch_size]
+            users, pos = self.edges[0, idx], self.edges[1, idx]
+            distinct, row = torch.unique(users, return_inverse=True)
+            yield users, pos, row, self.negatives(distinct, num_negatives).view(distinct.numel(), -1)
+
     def batches_per_epoch(self, batch_size: int) -> int:
         return -(-self.edges.shape[1] // batch_size)

@@ -1,8 +1,13 @@
 """Mini-batch BPR training with validation, early stopping and best-weight restore.
 
-Each step: propagate E⁰ over the *training* graph only, look up the final
-embeddings of a batch of (user, liked movie, sampled negative) triples, minimise
-``bpr_loss + λ · l2_regularization(layer-0 embeddings)`` with Adam. Every
+Each step: propagate E⁰ over the *training* graph only (the dominant cost), look
+up the final embeddings of a batch of (user, liked movie) pairs and of
+``num_negatives`` not-liked movies drawn per distinct user of the batch (shared by
+that user's pairs, :meth:`BPRSampler.epoch_shared`), and minimise the BPR loss over
+all (user, liked, not-liked) triples plus λ·L2 of their layer-0 embeddings
+(:func:`~lightgcn_helpers.loss.bpr_shared_negatives_loss`) with Adam, the learning
+rate decaying by ``lr_decay`` per epoch. Many negatives per user give a much stronger
+signal per propagation, and sharing them keeps the extra cost small. Every
 ``eval_every`` epochs the validation Recall@K is computed from the final
 propagated embeddings, masking training movies; the best weights are kept.
 """
@@ -17,7 +22,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .env import quiet_progress
-from .loss import bpr_loss, l2_regularization
+from .loss import bpr_shared_negatives_loss
 from .metrics import evaluate_embeddings
 from .model import LightGCN
 from .sampling import BPRSampler
@@ -29,13 +34,14 @@ __all__ = ["TrainConfig", "TrainResult", "train_bpr", "evaluate_model"]
 class TrainConfig:
     """Hyper-parameters of :func:`train_bpr` (tuned on the validation split only)."""
 
-    epochs: int = 300
-    batch_size: int = 4096
-    lr: float = 5e-3
+    epochs: int = 250
+    batch_size: int = 8192
+    lr: float = 0.03
     weight_decay: float = 1e-4  # λ of the layer-0 L2 term
-    num_negatives: int = 1  # negatives per positive; the BPR loss averages over all pairs
+    num_negatives: int = 32  # negatives per user and batch, shared by the user's positives
+    lr_decay: float = 0.985  # learning rate multiplied by this after every epoch (1.0: constant)
     eval_every: int = 5
-    patience: int = 5  # evaluations without improvement before stopping
+    patience: int = 8  # evaluations without improvement before stopping
     k: int = 20
     seed: int = 0
 
@@ -72,6 +78,7 @@ def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | Non
     train_edges = train_edges.to(device)
     sampler = BPRSampler(train_edges, model.num_users, model.num_items, seed=cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
     result = TrainResult(cfg)
     best_state, bad_evals = None, 0
     show = (not quiet_progress()) if progress is None else progress
@@ -80,22 +87,17 @@ def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | Non
     for epoch in bar:
         model.train()
         total, n = 0.0, 0
-        for users, pos, neg in sampler.epoch(cfg.batch_size, cfg.num_negatives):
-            neg = neg.view(users.numel(), -1)  # (B, n)
+        for users, pos, row, neg in sampler.epoch_shared(cfg.batch_size, cfg.num_negatives):
             emb = model.propagate_embeddings(adj)
-            u, i, j = emb[users], emb[model.num_users + pos], emb[model.num_users + neg]
-            pos_scores = (u * i).sum(-1, keepdim=True).expand(-1, neg.shape[1])
-            neg_scores = (u.unsqueeze(1) * j).sum(-1)
-            e0 = model.embedding.weight
-            # λ·½(‖e_u⁰‖² + ‖e_i⁰‖² + mean over the n negatives of ‖e_j⁰‖²) / B
-            reg = l2_regularization(e0[users], e0[model.num_users + pos]) + l2_regularization(
-                e0[model.num_users + neg.flatten()])
-            loss = bpr_loss(pos_scores, neg_scores) + cfg.weight_decay * reg
+            off = model.num_users  # movie nodes come after the users
+            loss = bpr_shared_negatives_loss(emb, model.embedding.weight, users, pos + off, row, neg + off,
+                                             cfg.weight_decay)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += loss.item() * users.numel()
             n += users.numel()
+        sched.step()
         result.epochs.append(epoch)
         result.loss.append(total / n)
         if val_edges is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):

@@ -50,3 +50,13 @@ def test_several_negatives_per_positive():
     users, pos, neg = s.sample(300, num_negatives=3)
     assert neg.shape == (300, 3)
     assert not contains(edge_keys(EDGES, 5), users.unsqueeze(1).expand_as(neg), neg, 5).any()
+
+
+def test_shared_negatives_per_distinct_user():
+    s = BPRSampler(EDGES, 3, 5, seed=3)
+    keys = edge_keys(EDGES, 5)
+    for users, pos, row, neg in s.epoch_shared(4, num_negatives=2):
+        assert neg.shape == (int(users.unique().numel()), 2)
+        per_pair = neg[row]
+        assert not contains(keys, users.unsqueeze(1).expand_as(per_pair), per_pair, 5).any()
+        assert contains(keys, users, pos, 5).all()
