@@ -69,7 +69,11 @@ class LightGCNConv(MessagePassing):
     def message_and_aggregate(self, adj_t, x: Tensor) -> Tensor:
         if isinstance(adj_t, Tensor) and adj_t.layout in (torch.sparse_csr, torch.sparse_coo):
             return _SymmetricSpmm.apply(adj_t, x)  # Ã is symmetric (see the class docstring)
-        return spmm(adj_t, x, reduce="sum")  # torch_sparse.SparseTensor
+        # torch_sparse.SparseTensor: on the CPU, PyG converts it to a torch CSR matrix for every
+        # product, and PyTorch warns ("invariant checks are implicitly disabled", "CSR ... beta")
+        # unless the invariant checks are switched off explicitly.
+        with torch.sparse.check_sparse_tensor_invariants(enable=False):
+            return spmm(adj_t, x, reduce="sum")
 
 
 class LightGCN(nn.Module):
