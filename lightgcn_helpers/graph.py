@@ -14,7 +14,7 @@ Nothing here allocates a dense ``(users + movies)²`` matrix.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -234,7 +234,6 @@ class MovieLensGraph:
     edges: torch.Tensor
     split: EdgeSplit
     threshold: float = 3.5
-    extra: dict = field(default_factory=dict)
 
     @property
     def num_nodes(self) -> int:

@@ -46,17 +46,9 @@ def bpr_batch_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, neg: T
     which equals ``bpr_loss + λ · l2_regularization(e_u⁰, e_i⁰, e_j⁰)`` for ``n = 1``.
     """
     b = users.numel()
-    neg = neg.reshape(b, -1)
-    n = neg.shape[1]
-    idx = torch.cat([users, pos, neg.reshape(-1)])
-    rows = emb[idx]
-    u, i, j = rows[:b], rows[b:2 * b], rows[2 * b:].view(b, n, -1)
-    pos_scores = (u * i).sum(-1)
-    neg_scores = (j * u.unsqueeze(1)).sum(-1)  # (B, n)
-    loss = F.softplus(neg_scores - pos_scores.unsqueeze(1)).mean()
-    sq = emb0[idx].pow(2).sum(-1)
-    reg = 0.5 * (sq[:2 * b].sum() + sq[2 * b:].sum() / n) / b
-    return loss + weight_decay * reg
+    # every positive b has its own row b of negatives: the shared-negatives loss with row[b] = b
+    row = torch.arange(b, device=users.device)
+    return bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg.reshape(b, -1), weight_decay)
 
 
 def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, row: Tensor,
