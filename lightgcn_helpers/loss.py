@@ -52,7 +52,7 @@ def bpr_batch_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, neg: T
 
 
 def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, row: Tensor,
-                              neg: Tensor, weight_decay: float) -> Tensor:
+                              neg: Tensor, weight_decay: float, hardest: int | None = None) -> Tensor:
     """:func:`bpr_batch_loss` when each distinct user's ``n`` negatives are shared by all
     of that user's positives in the batch (see ``BPRSampler.epoch_shared``).
 
@@ -60,6 +60,13 @@ def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Ten
     one row per distinct user; ``row`` ``(B,)``: the row of ``neg`` for each positive.
     Same objective as :func:`bpr_batch_loss` with ``neg[row]`` as negatives, but only
     ``U_b·n`` negative embeddings are gathered and scored instead of ``B·n``.
+
+    ``hardest=m`` (``1 ≤ m ≤ n``): the ``n`` sampled movies are *candidates*; each positive
+    is trained against the ``m`` of them the model currently scores highest — dynamic
+    negative sampling (Zhang et al., SIGIR 2013). The BPR term then averages over the
+    ``B·m`` hardest pairs (still ``softplus ≥ 0``); easy negatives, which a ranking model
+    already puts far below the liked movie, no longer dilute the gradient. The L2 term is
+    unchanged (all candidates). ``None`` (or ``m = n``) keeps every negative.
     """
     b = users.numel()
     ub, n = neg.shape
@@ -69,7 +76,12 @@ def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Ten
     u, i, j = rows[:b], rows[b:2 * b], rows[2 * b:].view(ub, n, -1)
     pos_scores = (u * i).sum(-1)  # (B,)
     neg_scores = (j * u[first].unsqueeze(1)).sum(-1)  # (U_b, n): each distinct user once
-    loss = F.softplus(neg_scores[row] - pos_scores.unsqueeze(1)).mean()
+    diff = neg_scores[row] - pos_scores.unsqueeze(1)  # (B, n): ŷ_uj - ŷ_ui
+    if hardest is not None and hardest != n:
+        if not 1 <= hardest <= n:
+            raise ValueError(f"hardest must be between 1 and the number of negatives ({n}), got {hardest}")
+        diff = diff.topk(hardest, dim=1, sorted=False).values  # the m highest-scored negatives
+    loss = F.softplus(diff).mean()
     sq = emb0[idx].pow(2).sum(-1)
     neg_sq = sq[2 * b:].view(ub, n).mean(1)[row]  # mean negative norm, per positive
     reg = 0.5 * (sq[:2 * b].sum() + neg_sq.sum()) / b

@@ -43,8 +43,27 @@ def topk_items(score_fn: Callable[[Tensor], Tensor], users: Tensor, k: int, num_
             rows = row_of[e[0]]
             sel = rows >= 0
             scores[rows[sel], e[1, sel]] = float("-inf")
-        out.append(torch.topk(scores, k, dim=1).indices)
+        out.append(_topk_ties_by_index(scores, k))
     return torch.cat(out) if out else torch.empty(0, k, dtype=torch.long, device=users.device)
+
+
+def _topk_ties_by_index(scores: Tensor, k: int) -> Tensor:
+    """``torch.topk(scores, k).indices`` with a deterministic tie-break: equal scores are
+    ranked by ascending movie index. ``torch.topk`` leaves the order of ties to the
+    implementation (it differs between CPU and CUDA and between versions), which makes
+    models with many exact ties (popularity: integer counts) give machine-dependent metrics."""
+    vals, idx = torch.topk(scores, k, dim=1)
+    kth = vals[:, -1:]
+    ambiguous = (scores == kth).sum(1) > (vals == kth).sum(1)  # more tied movies than slots left
+    if ambiguous.any():
+        s = scores[ambiguous]
+        t = kth[ambiguous]
+        tied = s == t
+        need = k - (s > t).sum(1, keepdim=True)
+        keep = (s > t) | (tied & (torch.cumsum(tied, 1) <= need))  # the lowest-index tied movies
+        idx[ambiguous] = keep.nonzero()[:, 1].view(-1, k)
+    idx = idx.sort(1).values  # ascending index, then a stable sort by descending score
+    return idx.gather(1, torch.sort(scores.gather(1, idx), dim=1, descending=True, stable=True).indices)
 
 
 def ranking_metrics(topk: Tensor, users: Tensor, relevant: Tensor, num_items: int,

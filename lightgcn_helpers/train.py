@@ -3,11 +3,13 @@
 Each step: propagate E⁰ over the *training* graph only (the dominant cost), look
 up the final embeddings of a batch of (user, liked movie) pairs and of
 ``num_negatives`` not-liked movies drawn per distinct user of the batch (shared by
-that user's pairs, :meth:`BPRSampler.epoch_shared`), and minimise the BPR loss over
-all (user, liked, not-liked) triples plus λ·L2 of their layer-0 embeddings
-(:func:`~lightgcn_helpers.loss.bpr_shared_negatives_loss`) with Adam, the learning
-rate decaying by ``lr_decay`` per epoch. Many negatives per user give a much stronger
-signal per propagation, and sharing them keeps the extra cost small. Every
+that user's pairs, :meth:`BPRSampler.epoch_shared`), and minimise the BPR loss of
+each pair against the ``hard_negatives`` of those candidates the model currently
+scores highest (dynamic negative sampling), plus λ·L2 of the layer-0 embeddings
+(:func:`~lightgcn_helpers.loss.bpr_shared_negatives_loss`), with Adam, the learning
+rate decaying by ``lr_decay`` per epoch. Many candidates per user give a much stronger
+signal per propagation, sharing them keeps the extra cost small, and keeping only the
+hardest stops the easy ones from diluting the gradient. Every
 ``eval_every`` epochs the validation Recall@K is computed from the final
 propagated embeddings, masking training movies; the best weights are kept.
 """
@@ -37,8 +39,9 @@ class TrainConfig:
     epochs: int = 250
     batch_size: int = 8192
     lr: float = 0.03
-    weight_decay: float = 1e-4  # λ of the layer-0 L2 term
+    weight_decay: float = 2e-3  # λ of the layer-0 L2 term
     num_negatives: int = 32  # negatives per user and batch, shared by the user's positives
+    hard_negatives: int | None = 8  # each positive trains against this many highest-scored of them (None: all)
     lr_decay: float = 0.985  # learning rate multiplied by this after every epoch (1.0: constant)
     eval_every: int = 5
     patience: int = 8  # evaluations without improvement before stopping
@@ -91,7 +94,7 @@ def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | Non
             emb = model.propagate_embeddings(adj)
             off = model.num_users  # movie nodes come after the users
             loss = bpr_shared_negatives_loss(emb, model.embedding.weight, users, pos + off, row, neg + off,
-                                             cfg.weight_decay)
+                                             cfg.weight_decay, hardest=cfg.hard_negatives)
             opt.zero_grad()
             loss.backward()
             opt.step()

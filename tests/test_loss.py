@@ -57,3 +57,54 @@ def test_shared_negatives_loss_equals_per_pair_loss():
     neg = torch.tensor([[10, 11, 7], [8, 9, 10], [11, 6, 7]])  # one row per distinct user
     shared = bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.3)
     torch.testing.assert_close(shared, bpr_batch_loss(emb, emb0, users, pos, neg[row], 0.3))
+
+
+def _shared_batch():
+    torch.manual_seed(2)
+    emb, emb0 = torch.randn(12, 4, requires_grad=True), torch.randn(12, 4)
+    users = torch.tensor([0, 1, 0, 2, 1])
+    pos = torch.tensor([6, 7, 8, 9, 6])
+    row = torch.unique(users, return_inverse=True)[1]
+    neg = torch.tensor([[10, 11, 7], [8, 9, 10], [11, 6, 7]])
+    return emb, emb0, users, pos, row, neg
+
+
+def test_hardest_negatives_keep_the_highest_scored():
+    from lightgcn_helpers.loss import bpr_shared_negatives_loss
+
+    emb, emb0, users, pos, row, neg = _shared_batch()
+    # m = n is the plain loss; m = 1 is BPR against each positive's highest-scored candidate
+    torch.testing.assert_close(bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.2, hardest=3),
+                               bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.2))
+    neg_scores = (emb[users].unsqueeze(1) * emb[neg[row]]).sum(-1)  # (B, n)
+    pos_scores = (emb[users] * emb[pos]).sum(-1)
+    expected = bpr_loss(pos_scores, neg_scores.max(1).values)
+    torch.testing.assert_close(bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=1), expected)
+    # the two hardest of three: the mean over the pairs without each positive's easiest negative
+    top2 = neg_scores.topk(2, dim=1).values
+    expected2 = torch.nn.functional.softplus(top2 - pos_scores.unsqueeze(1)).mean()
+    loss2 = bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=2)
+    torch.testing.assert_close(loss2, expected2)
+    assert loss2 >= 0
+
+
+def test_hardest_negatives_ignore_easy_ones_in_the_gradient():
+    from lightgcn_helpers.loss import bpr_shared_negatives_loss
+
+    emb, emb0, users, pos, row, neg = _shared_batch()
+    with torch.no_grad():
+        emb[11] = -100 * emb[0]  # movie 11 is a hopeless negative for user 0 ...
+        emb[11] -= 100 * emb[2]  # ... and for user 2: never among their hardest
+    bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=1).backward()
+    assert emb.grad[11].abs().sum() == 0
+    assert emb.grad[10].abs().sum() > 0 or emb.grad[7].abs().sum() > 0
+
+
+def test_hardest_out_of_range():
+    import pytest
+
+    from lightgcn_helpers.loss import bpr_shared_negatives_loss
+
+    emb, emb0, users, pos, row, neg = _shared_batch()
+    with pytest.raises(ValueError, match="hardest"):
+        bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=4)

@@ -46,3 +46,19 @@ def test_evaluate_scores_perfect_and_masked():
 def test_k_too_large():
     with pytest.raises(ValueError, match="exceeds"):
         ranking_metrics(torch.tensor([[0]]), torch.tensor([0]), torch.tensor([[0], [0]]), NUM_ITEMS, ks=(5,))
+
+
+def test_topk_breaks_ties_by_movie_index():
+    # items 1, 2, 4 tie at 3.0 and 0, 3, 5 at 1.0: ties go to the lower movie index
+    scores = torch.tensor([[1.0, 3.0, 3.0, 1.0, 3.0, 1.0], [0.0] * NUM_ITEMS])
+    top = topk_items(lambda u: scores[u], torch.tensor([0, 1]), 4, NUM_ITEMS)
+    assert top.tolist() == [[1, 2, 4, 0], [0, 1, 2, 3]]
+    masked = topk_items(lambda u: scores[u], torch.tensor([0]), 2, NUM_ITEMS, [torch.tensor([[0], [1]])])
+    assert masked.tolist() == [[2, 4]]
+
+
+def test_topk_matches_torch_topk_without_ties():
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randperm(50 * 40, generator=g).float().view(50, 40)  # all distinct
+    top = topk_items(lambda u: scores[u], torch.arange(50), 7, 40, chunk_size=16)
+    assert torch.equal(top, torch.topk(scores, 7, dim=1).indices)
