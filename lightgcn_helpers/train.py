@@ -48,6 +48,13 @@ class TrainConfig:
     k: int = 20
     seed: int = 0
 
+    def __post_init__(self):
+        if self.num_negatives < 1:
+            raise ValueError(f"num_negatives must be at least 1, got {self.num_negatives}")
+        if self.hard_negatives is not None and not 1 <= self.hard_negatives <= self.num_negatives:
+            raise ValueError(f"hard_negatives={self.hard_negatives} must be between 1 and num_negatives="
+                             f"{self.num_negatives}; lower it, or set hard_negatives=None to train on all negatives")
+
 
 @dataclass
 class TrainResult:

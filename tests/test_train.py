@@ -34,3 +34,12 @@ def test_training_lowers_loss_and_beats_chance():
     assert after > max(before, 0.5)  # chance (random 5 of the ~14 unseen items) is far lower
     assert after == max(res.val_metric)  # best weights restored
     assert res.best_epoch in res.eval_epochs
+
+
+def test_config_rejects_more_hard_negatives_than_candidates():
+    import pytest
+
+    with pytest.raises(ValueError, match="hard_negatives=8 must be between 1 and num_negatives=4"):
+        TrainConfig(num_negatives=4)
+    assert TrainConfig(num_negatives=4, hard_negatives=None).hard_negatives is None
+    assert TrainConfig(num_negatives=4, hard_negatives=4).hard_negatives == 4
