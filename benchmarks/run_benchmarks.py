@@ -38,12 +38,12 @@ import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 import original  # noqa: E402  (benchmarks/original.py)
-from lightgcn_helpers.env import has_torch_sparse, quiet_progress, seed_everything  # noqa: E402
+from lightgcn_helpers.env import has_torch_sparse, quiet_progress, seed_everything, time_calls, versions  # noqa: E402
 from lightgcn_helpers.graph import (  # noqa: E402
-    IdEncoder, adjacency_matrix, bipartite_edge_index, build_movielens_graph, normalized_adjacency, positive_edges,
+    IdEncoder, bipartite_edge_index, build_movielens_graph, normalized_adjacency, positive_edges,
 )
 from lightgcn_helpers.metrics import evaluate_embeddings  # noqa: E402
-from lightgcn_helpers.model import LightGCN  # noqa: E402
+from lightgcn_helpers.model import LightGCN, propagate_matrix_form  # noqa: E402
 from lightgcn_helpers.sampling import BPRSampler, contains, edge_keys  # noqa: E402
 from lightgcn_helpers.train import TrainConfig, train_bpr  # noqa: E402
 
@@ -86,24 +86,9 @@ def get_ratings(tiny: bool) -> pd.DataFrame:
 
 # --- measuring ----------------------------------------------------------------------
 
-def make_sync(device: torch.device):
-    if device.type == "cuda":
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None
-
-
-def timed(fn, repeats: int, sync, warmup: int = 1) -> dict:
-    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
+def timed(fn, repeats: int, device, warmup: int = 1) -> dict:
+    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` runs (``env.time_calls``)."""
+    times = time_calls(fn, repeats, warmup, device)
     return {"median": statistics.median(times), "times": times}
 
 
@@ -208,7 +193,6 @@ def finish_child(stage: str, proc: subprocess.Popen, device_for_stage: torch.dev
 class Bench:
     def __init__(self, args, device: torch.device, ratings: pd.DataFrame):
         self.args, self.device, self.ratings = args, device, ratings
-        self.sync = make_sync(device)
         self.repeats = args.repeats
         self.slow_repeats = max(1, min(args.repeats, 3))  # for the multi-second original stages
         self.rows: list[dict] = []
@@ -238,7 +222,7 @@ class Bench:
 
     # 1. graph construction (CPU: the input is a pandas DataFrame) ----------------------
     def graph(self):
-        r, cpu_sync = self.ratings, (lambda: None)
+        r, cpu = self.ratings, "cpu"
 
         def helper_edges():
             users = IdEncoder("userId").fit(r["userId"].to_numpy())
@@ -248,28 +232,28 @@ class Bench:
         # Untimed: the original pipeline must produce exactly the helpers' graph.
         o = original.build_graph(r, THRESHOLD)
         nu, nm = o["num_users"], o["num_movies"]
-        self.checks["edges_identical"] = bool(torch.equal(o["edge_index"], helper_edges()))
+        self.checks["edges_identical"] = bool(torch.equal(o["edge_index"], self.g.edges))
         self.checks["split_identical"] = all(bool(torch.equal(o[part], getattr(self.g.split, part)))
                                              for part in ("train", "val", "test"))
         train = self.g.split.train
-        h_adj = adjacency_matrix(train, self.nu, self.ni).indices()
+        h_adj = self.adj_csr.to_sparse_coo().coalesce().indices().cpu()  # the Ã every stage uses
         self.checks["adjacency_identical"] = bool(torch.equal(o["train_adj"], h_adj))
-        t_o = timed(lambda: original.load_edges(r, THRESHOLD), self.repeats, cpu_sync)
-        t_h = timed(helper_edges, self.repeats, cpu_sync)
+        t_o = timed(lambda: original.load_edges(r, THRESHOLD), self.repeats, cpu)
+        t_h = timed(helper_edges, self.repeats, cpu)
         self.row("Edges from ratings (encode ids, keep rating ≥ 3.5)", t_o["median"], t_h["median"], "s",
                  key="edges", short="edges from ratings",
                  note="original: dict mappings + loop over every rating")
 
         t_o = timed(lambda: original.convert_r_mat_edge_index_to_adj_mat_edge_index(train, nu, nm),
-                    self.slow_repeats, cpu_sync)
-        t_h = timed(lambda: normalized_adjacency(train, self.nu, self.ni, "csr"), self.repeats, cpu_sync)
+                    self.slow_repeats, cpu)
+        t_h = timed(lambda: normalized_adjacency(train, self.nu, self.ni, "csr"), self.repeats, cpu)
         self.row("Training interactions → adjacency", t_o["median"], t_h["median"], "s",
                  key="adjacency", short="interactions → adjacency",
                  note="original: dense R and dense (N, N) matrix, unnormalized edge_index; "
                       "helpers: normalized sparse CSR Ã (more work)")
 
-        t_o = timed(lambda: original.build_graph(r, THRESHOLD), self.slow_repeats, cpu_sync)
-        t_h = timed(lambda: build_movielens_graph(r, THRESHOLD).train_adjacency("csr"), self.repeats, cpu_sync)
+        t_o = timed(lambda: original.build_graph(r, THRESHOLD), self.slow_repeats, cpu)
+        t_h = timed(lambda: build_movielens_graph(r, THRESHOLD).train_adjacency("csr"), self.repeats, cpu)
         ratio = t_o["median"] / t_h["median"]
         self.row("Graph construction total (ratings → training graph)", t_o["median"], t_h["median"], "s",
                  target=f"≥ {TARGET_GRAPH_SPEEDUP:.0f}×", met=self.met(ratio >= TARGET_GRAPH_SPEEDUP),
@@ -295,32 +279,25 @@ class Bench:
         def helper():
             sampled_h.append(sampler.sample(batch))
 
-        t_o = timed(orig, self.repeats, self.sync)
-        t_h = timed(helper, self.repeats, self.sync)
+        t_o = timed(orig, self.repeats, self.device)
+        t_h = timed(helper, self.repeats, self.device)
         self.row(f"Sampling one batch of {batch:,}", t_o["median"], t_h["median"], "s",
                  key="sampling", short="sampling a batch",
                  note="original: structured_negative_sampling over all 2E bidirectional edges per batch")
 
-        u, i, j = (torch.cat(x) for x in zip(*sampled_o))
-        movie_as_user = u >= nu
-        user_as_neg = j < nu
-        real = ~movie_as_user & ~user_as_neg
-        liked_neg = torch.zeros_like(real)
-        liked_neg[real] = contains(keys, u[real], j[real] - nu, self.ni)
+        def invalid(u, j):
+            """Shares of invalid triples, from node ids (users < nu <= movies), for either sampler."""
+            movie_as_user, user_as_neg = u >= nu, (j < nu) | (j >= nu + self.ni)
+            real = ~movie_as_user & ~user_as_neg
+            liked_neg = torch.zeros_like(real)
+            liked_neg[real] = contains(keys, u[real], j[real] - nu, self.ni)
+            return {"movie as user": movie_as_user, "user as negative": user_as_neg,
+                    "liked movie as negative": liked_neg, "any of these": movie_as_user | user_as_neg | liked_neg}
+
+        u, _, j = (torch.cat(x) for x in zip(*sampled_o))
         hu, _, hj = (torch.cat(x) for x in zip(*sampled_h))  # movie indices NOT offset by num_users
-        h_movie_as_user = hu >= nu
-        h_not_a_movie = (hj < 0) | (hj >= self.ni)
-        h_liked = torch.zeros_like(h_movie_as_user)
-        ok = ~h_movie_as_user & ~h_not_a_movie
-        h_liked[ok] = contains(keys, hu[ok], hj[ok], self.ni)
-        frac = lambda mask: mask.float().mean().item()  # noqa: E731
-        shares = {
-            "movie as user": (frac(movie_as_user), frac(h_movie_as_user)),
-            "user as negative": (frac(user_as_neg), frac(h_not_a_movie)),
-            "liked movie as negative": (frac(liked_neg), frac(h_liked)),
-            "any of these": (frac(movie_as_user | user_as_neg | liked_neg),
-                             frac(h_movie_as_user | h_not_a_movie | h_liked)),
-        }
+        inv_o, inv_h = invalid(u, j), invalid(hu, hj + nu)
+        shares = {k: (inv_o[k].float().mean().item(), inv_h[k].float().mean().item()) for k in inv_o}
         self.extra["invalid_sample_shares"] = {k: {"original": a, "helpers": b} for k, (a, b) in shares.items()}
         self.extra["invalid_samples_checked"] = {"original": int(u.numel()), "helpers": int(hu.numel())}
         for name, (a, b) in shares.items():
@@ -345,9 +322,9 @@ class Bench:
             emb, _ = om(self.train_ei)
             emb.sum().backward()
 
-        t_o = timed(orig_step, self.repeats, self.sync)
-        with torch.no_grad():
-            expected = ref.propagate_embeddings(self.adj_csr)
+        t_o = timed(orig_step, self.repeats, self.device)
+        with torch.no_grad():  # the reference: the matrix form Σ α_k Ã^k E⁰, with a sparse COO Ã
+            expected = propagate_matrix_form(w, self.g.train_adjacency("coo").to(dev), LAYERS)
             diff = (om(self.train_ei)[0] - expected).abs().max().item()
             self.checks["propagation_max_abs_diff"] = {"original-style": diff}
 
@@ -361,22 +338,21 @@ class Bench:
             backends.append(("torch_sparse SparseTensor (helpers' LightGCN)", st))
         else:
             self.extra["sparse_tensor_skipped"] = "torch-sparse is not installed"
+            self.row("Propagation: torch_sparse SparseTensor", t_o["median"], None, "s", ratio=float("nan"),
+                     key="prop", note="skipped: torch-sparse is not installed",
+                     short="propagation: torch_sparse SparseTensor")
 
         for name, adj in backends:
             def step(adj=adj):
                 ref.zero_grad(set_to_none=True)
                 ref.propagate_embeddings(adj).sum().backward()
-            t_h = timed(step, self.repeats, self.sync)
+            t_h = timed(step, self.repeats, self.device)
             with torch.no_grad():
                 diff = (ref.propagate_embeddings(adj) - expected).abs().max().item()
             self.checks["propagation_max_abs_diff"][name] = diff
             self.row(f"Propagation, {LAYERS} layers fwd+bwd: {name}", t_o["median"], t_h["median"], "s",
                      key="prop", note="vs the original MessagePassing (gcn_norm every forward)",
                      short="propagation: " + name.split(" (")[0])
-        if not has_torch_sparse():
-            self.row("Propagation: torch_sparse SparseTensor", t_o["median"], None, "s", ratio=float("nan"),
-                     key="prop", note="skipped: torch-sparse is not installed",
-                     short="propagation: torch_sparse SparseTensor")
 
         from torch_geometric.nn.models import LightGCN as PyGLightGCN
         pyg = PyGLightGCN(nu + ni, DIM, LAYERS).to(dev)
@@ -387,7 +363,7 @@ class Bench:
             pyg.zero_grad(set_to_none=True)
             pyg.get_embedding(self.train_ei).sum().backward()
 
-        t_h = timed(pyg_step, self.repeats, self.sync)
+        t_h = timed(pyg_step, self.repeats, self.device)
         with torch.no_grad():
             diff = (pyg.get_embedding(self.train_ei) - expected).abs().max().item()
             self.checks["propagation_max_abs_diff"]["PyG LightGCN"] = diff
@@ -409,7 +385,7 @@ class Bench:
             for _ in range(k):
                 original.train_step(om, opt, self.train_ei)
 
-        t_o = timed(orig_batches, self.slow_repeats, self.sync)
+        t_o = timed(orig_batches, self.slow_repeats, self.device)
         orig_epoch = t_o["median"] * batches / k
         how = "measured" if k == batches else f"extrapolated from {k} of {batches} batches"
         mark = "" if k == batches else f"; original extrapolated from {k}"
@@ -421,9 +397,9 @@ class Bench:
         cfg_1024 = replace(self.cfg, epochs=1, batch_size=original.BATCH_SIZE)
         cfg_nb = replace(self.cfg, epochs=1)
         t_1024 = timed(lambda: train_bpr(model, self.adj_csr, self.train, None, cfg_1024, progress=False),
-                       self.slow_repeats, self.sync)
+                       self.slow_repeats, self.device)
         t_nb = timed(lambda: train_bpr(model, self.adj_csr, self.train, None, cfg_nb, progress=False),
-                     self.repeats, self.sync)
+                     self.repeats, self.device)
         self.model = model
         self.row(f"One epoch, batch {original.BATCH_SIZE:,} ({batches} batches{mark})", orig_epoch, t_1024["median"], "s",
                  key="epoch_1024", short=f"epoch, batch {original.BATCH_SIZE}",
@@ -457,9 +433,9 @@ class Bench:
             "helpers": {k: v for k, v in res_h.items() if k != "users"},
         }
         t_o = timed(lambda: original.get_metrics(users.clone(), items, bi["test"], [bi["train"], bi["val"]], K, nu, ni),
-                    self.slow_repeats, self.sync)
+                    self.slow_repeats, self.device)
         t_h = timed(lambda: evaluate_embeddings(users, items, self.test, [self.train, self.val], ks=(K,)),
-                    self.repeats, self.sync)
+                    self.repeats, self.device)
         self.row(f"Full-ranking evaluation, all test users (@{K})", t_o["median"], t_h["median"], "s",
                  key="eval", short="evaluation",
                  note="original get_metrics: dense conversions, Python loops; masks train+val")
@@ -555,6 +531,7 @@ def machine_info(device: torch.device) -> dict:
             "device": str(device)}
     import torch_geometric
     info["torch_geometric"] = torch_geometric.__version__
+    info["packages"] = versions()  # torch-sparse, torch-scatter, numpy, ... as installed
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info

@@ -20,6 +20,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .graph import interaction_matrix
+
 __all__ = ["popularity_scorer", "ease_scores", "ease_scorer"]
 
 
@@ -29,16 +31,10 @@ def popularity_scorer(train_edges: Tensor, num_items: int) -> Callable[[Tensor],
     return lambda users: counts.to(users.device).expand(users.numel(), -1)
 
 
-def _dense_interactions(train_edges: Tensor, num_users: int, num_items: int, dtype) -> Tensor:
-    x = torch.zeros(num_users, num_items, dtype=dtype, device=train_edges.device)
-    x[train_edges[0], train_edges[1]] = 1.0
-    return x
-
-
 def ease_scores(train_edges: Tensor, num_users: int, num_items: int, lam: float = 200.0) -> Tensor:
     """EASE scores for all users, ``(num_users, num_items)`` ``float32`` (via Woodbury,
     in float64 for accuracy). ``lam`` is the L2 weight λ of the item-item model."""
-    x = _dense_interactions(train_edges, num_users, num_items, torch.float64)
+    x = interaction_matrix(train_edges, num_users, num_items).to_dense().double()  # (U, I), 610 × 9,724 here
     m = torch.linalg.inv(lam * torch.eye(num_users, dtype=x.dtype, device=x.device) + x @ x.T)
     mx = m @ x
     diag_p = (1.0 - (x * mx).sum(0)) / lam

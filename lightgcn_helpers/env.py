@@ -1,15 +1,20 @@
-"""Global settings every notebook starts with: seeds, device, versions, plot style."""
+"""Global settings every notebook starts with: seeds, device, versions, plot style —
+and the one timing helper that the notebooks' timing tables and the benchmark share."""
 from __future__ import annotations
 
 import os
 import platform
 import random
+import statistics
+import time
+from collections.abc import Callable
 from importlib import metadata
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "pick_device", "versions", "plot_style", "has_torch_sparse", "quiet_progress"]
+__all__ = ["seed_everything", "pick_device", "versions", "plot_style", "has_torch_sparse", "quiet_progress",
+           "time_calls", "median_seconds"]
 
 _PACKAGES = ("torch", "torch_geometric", "torch_sparse", "torch_scatter", "numpy", "pandas", "scikit-learn", "matplotlib")
 
@@ -73,3 +78,29 @@ def plot_style() -> None:
         "axes.grid": True,
         "grid.alpha": 0.3,
     })
+
+
+def time_calls(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
+               device: torch.device | str | None = None) -> list[float]:
+    """Wall-clock seconds of each of ``repeats`` calls of ``fn()``, after ``warmup`` untimed
+    calls (first-call overheads: allocation, caches, lazy initialisation). On a CUDA
+    ``device`` the clock waits for the GPU (``torch.cuda.synchronize``) before each read,
+    since kernels run asynchronously."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
+                   device: torch.device | str | None = None) -> float:
+    """Median of :func:`time_calls`: robust to the odd slow call on a busy machine."""
+    return statistics.median(time_calls(fn, repeats, warmup, device))

@@ -251,7 +251,7 @@ def test_env_var_overrides_cache_folder(server, tmp_path, monkeypatch):
 
 def test_default_cache_is_the_repository_data_folder(monkeypatch):
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    repo_root = Path(data.__file__).resolve().parent.parent
+    repo_root = Path(__file__).resolve().parents[1]  # this checkout's root, found from the test file
     assert data.default_data_dir() == repo_root / "data"
 
 

@@ -37,17 +37,6 @@ TOY_EDGES = torch.tensor([[0, 0, 1, 1, 1], [0, 1, 0, 1, 2]])
 TOY_USERS, TOY_ITEMS = 3, 4
 
 
-def dense_reference_normalization(edges, num_users, num_items) -> torch.Tensor:
-    """D^-1/2 A D^-1/2 the textbook way, dense (fine for 7 nodes)."""
-    n = num_users + num_items
-    a = torch.zeros(n, n, dtype=torch.float64)
-    for u, i in edges.t().tolist():
-        a[u, num_users + i] = a[num_users + i, u] = 1.0
-    deg = a.sum(1)
-    d_inv_sqrt = torch.diag(torch.where(deg > 0, deg.pow(-0.5), torch.zeros_like(deg)))
-    return d_inv_sqrt @ a @ d_inv_sqrt
-
-
 # ---------------------------------------------------------------- encoders
 
 def test_encoder_round_trip_and_order():
@@ -205,8 +194,8 @@ def test_adjacency_is_symmetric_bipartite_block_matrix():
     assert a._nnz() == 2 * TOY_EDGES.shape[1]
 
 
-def test_normalized_adjacency_equals_dense_formula():
-    expected = dense_reference_normalization(TOY_EDGES, TOY_USERS, TOY_ITEMS)
+def test_normalized_adjacency_equals_dense_formula(dense_norm):
+    expected = dense_norm(TOY_EDGES, TOY_USERS, TOY_ITEMS)
     got = normalized_adjacency(TOY_EDGES, TOY_USERS, TOY_ITEMS, layout="coo").to_dense().double()
     torch.testing.assert_close(got, expected)
     # one entry by hand: user 0 has 2 movies, movie 1 has 2 users -> 1/sqrt(2*2)
