@@ -1,15 +1,16 @@
 """Helpers for the *LightGCN from scratch* tutorial series, one module per concept.
 
 ==============  ==============================================================
-``data``        download, verify, cache and load MovieLens ml-latest-small
-``graph``       id encoders, positive edges, the seed-compatible split, adjacency
+``data``        download, verify and cache files; read your own interaction files
+``datasets``    a registry of known datasets (MovieLens releases, the LightGCN paper's splits)
+``graph``       any interaction table → ``InteractionGraph``: encoders, edges, split, adjacency
 ``model``       ``LightGCNConv`` (PyG ``MessagePassing``) and ``LightGCN``
 ``loss``        the BPR loss and layer-0 L2 regularisation
 ``sampling``    vectorized BPR triple sampler
 ``train``       mini-batch training loop with early stopping
 ``metrics``     Recall / Precision / NDCG / HitRate @K over full rankings
 ``baselines``   popularity and EASE (MF-BPR is ``LightGCN(num_layers=0)``)
-``recommend``   top-K movie titles for a user
+``recommend``   top-k items (with titles when known) for a user
 ``env``         seeds, device, versions, plot style
 ==============  ==============================================================
 

@@ -9,7 +9,10 @@ Conventions used throughout the package:
 * a *bipartite* ``edge_index`` (PyG convention) has shape ``(2, 2E)`` over
   ``num_users + num_items`` nodes, movies offset by ``num_users``, both directions.
 
-Nothing here allocates a dense ``(users + movies)²`` matrix.
+:func:`build_graph` turns any interaction table (a DataFrame or a file: MovieLens, the
+LightGCN paper's splits, your own ``user,item[,rating]`` export) into the
+:class:`InteractionGraph` the notebooks use; :func:`build_movielens_graph` is its
+MovieLens shortcut. Nothing here allocates a dense ``(users + movies)²`` matrix.
 """
 from __future__ import annotations
 
@@ -29,7 +32,10 @@ __all__ = [
     "interaction_matrix",
     "adjacency_matrix",
     "normalized_adjacency",
+    "InteractionGraph",
     "MovieLensGraph",
+    "ColdStartWarning",
+    "build_graph",
     "build_movielens_graph",
 ]
 
@@ -96,29 +102,53 @@ def positive_edges(
     ratings: pd.DataFrame,
     user_encoder: IdEncoder,
     item_encoder: IdEncoder,
-    threshold: float = 3.5,
+    threshold: float | None = 3.5,
     user_col: str = "userId",
     item_col: str = "movieId",
-    rating_col: str = "rating",
+    rating_col: str | None = "rating",
+    timestamp_col: str | None = None,
 ) -> torch.Tensor:
-    """Vectorized ratings → positive interactions, kept in the ratings' row order.
+    """Vectorized ratings → positive interactions, in the ratings' row order, each
+    ``(user, item)`` pair once.
 
-    A rating ``>= threshold`` (exactly ``threshold`` included, compared as float)
-    is a positive edge. Returns ``edges`` of shape ``(2, E)``, ``int64``.
-    Raises ``ValueError`` when no rating reaches the threshold.
+    Explicit data: a rating ``>= threshold`` (exactly ``threshold`` included, compared
+    as float) is a positive edge. A pair rated more than once is judged by its **latest**
+    rating (the largest ``timestamp_col`` when given, else the last row). Implicit data
+    (``rating_col=None``): every row is a positive, duplicates count once. Returns
+    ``edges`` of shape ``(2, E)``, ``int64``. Raises ``ValueError`` when nothing is positive.
     """
-    missing = [c for c in (user_col, item_col, rating_col) if c not in ratings.columns]
+    missing = [c for c in (user_col, item_col, rating_col, timestamp_col) if c is not None and c not in ratings.columns]
     if missing:
         raise ValueError(f"ratings lacks column(s) {missing}; it has {list(ratings.columns)}")
-    keep = ratings[rating_col].to_numpy(dtype=np.float64) >= float(threshold)
+    users = user_encoder.transform(ratings[user_col].to_numpy())
+    items = item_encoder.transform(ratings[item_col].to_numpy())
+    keys = users * len(item_encoder) + items
+    keep = _latest_row_per_pair(keys, None if timestamp_col is None else ratings[timestamp_col].to_numpy())
+    if rating_col is not None:
+        values = ratings[rating_col].to_numpy(dtype=np.float64)
+        liked = values >= float(threshold)
+        keep &= liked
+        if not keep.any():
+            raise ValueError(
+                f"No rating is >= {threshold}: there are no positive edges. "
+                f"Lower the threshold (ratings range {np.nanmin(values)}..{np.nanmax(values)}), "
+                f"or pass rating_col=None if every row is a positive (implicit data)."
+            )
     if not keep.any():
-        raise ValueError(
-            f"No rating is >= {threshold}: there are no positive edges. "
-            f"Lower the threshold (ratings range {ratings[rating_col].min()}..{ratings[rating_col].max()})."
-        )
-    users = user_encoder.transform(ratings[user_col].to_numpy()[keep])
-    items = item_encoder.transform(ratings[item_col].to_numpy()[keep])
-    return torch.from_numpy(np.stack([users, items]))
+        raise ValueError("There are no interactions: the table is empty.")
+    return torch.from_numpy(np.stack([users[keep], items[keep]]))
+
+
+def _latest_row_per_pair(keys: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
+    """Boolean mask keeping, for every distinct key, one row: the one with the largest
+    timestamp (ties and ``timestamps=None``: the last row). Order of the rows is kept."""
+    order = np.arange(keys.size) if timestamps is None else np.lexsort((np.arange(keys.size), timestamps))
+    # in time order, the last occurrence of each key wins
+    rev = order[::-1]
+    _, first_in_rev = np.unique(keys[rev], return_index=True)
+    keep = np.zeros(keys.size, dtype=bool)
+    keep[rev[first_in_rev]] = True
+    return keep
 
 
 @dataclass
@@ -139,16 +169,25 @@ def split_edges(edges: torch.Tensor, val_frac: float = 0.1, test_frac: float = 0
     ``train_test_split(range(E), test_size=val_frac + test_frac, random_state=seed)``
     then the held-out part halved (by ``test_frac / (val_frac + test_frac)``) with the
     same ``random_state``. On ml-latest-small (61,716 edges) this gives
-    49,372 / 6,172 / 6,172.
+    49,372 / 6,172 / 6,172. A fraction of 0 leaves that part empty (shape ``(2, 0)``).
     """
     from sklearn.model_selection import train_test_split
 
+    if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
+        raise ValueError(f"val_frac={val_frac} and test_frac={test_frac} must be in [0, 1) with a sum below 1")
     all_idx = np.arange(edges.shape[1])
+    empty = np.zeros(0, dtype=np.int64)
     try:
-        train_idx, held_idx = train_test_split(all_idx, test_size=val_frac + test_frac, random_state=seed)
-        val_idx, test_idx = train_test_split(
-            held_idx, test_size=test_frac / (val_frac + test_frac), random_state=seed
-        )
+        if val_frac + test_frac == 0:
+            train_idx, held_idx = all_idx, empty
+        else:
+            train_idx, held_idx = train_test_split(all_idx, test_size=val_frac + test_frac, random_state=seed)
+        if val_frac == 0 or test_frac == 0:
+            val_idx, test_idx = (empty, held_idx) if val_frac == 0 else (held_idx, empty)
+        else:
+            val_idx, test_idx = train_test_split(
+                held_idx, test_size=test_frac / (val_frac + test_frac), random_state=seed
+            )
     except ValueError as err:
         raise ValueError(
             f"Cannot split {edges.shape[1]} edge(s) into train/validation/test "
@@ -223,9 +262,15 @@ def normalized_adjacency(edges: torch.Tensor, num_users: int, num_items: int, la
     return _sparse(row, col, dinv[row] * dinv[col], n, layout)
 
 
+class ColdStartWarning(UserWarning):
+    """Some users have held-out interactions but no training edge (see :func:`build_graph`)."""
+
+
 @dataclass
-class MovieLensGraph:
-    """Everything the training notebooks need, built from the ratings in one call."""
+class InteractionGraph:
+    """Everything the training notebooks need, built from an interaction table in one
+    call (:func:`build_graph`): encoders, the positive edges and their split. ``items``
+    is optional item metadata (one row per raw item id, e.g. ``title``, ``genres``)."""
 
     num_users: int
     num_items: int
@@ -233,7 +278,10 @@ class MovieLensGraph:
     item_encoder: IdEncoder
     edges: torch.Tensor
     split: EdgeSplit
-    threshold: float = 3.5
+    threshold: float | None = 3.5  # None: implicit data (every interaction is positive)
+    items: pd.DataFrame | None = None
+    name: str = "interactions"
+    duplicates: int = 0  # repeated (user, item) rows merged into one pair
 
     @property
     def num_nodes(self) -> int:
@@ -247,14 +295,135 @@ class MovieLensGraph:
         """``D^-1/2 A D^-1/2`` of the training graph only."""
         return normalized_adjacency(self.split.train, self.num_users, self.num_items, layout)
 
+    def __repr__(self) -> str:
+        tr, va, te = self.split.sizes()
+        kind = "implicit" if self.threshold is None else f"rating >= {self.threshold:g}"
+        return (f"InteractionGraph({self.name!r}: {self.num_users:,} users, {self.num_items:,} items, "
+                f"{self.edges.shape[1]:,} positive edges ({kind}), train/val/test {tr:,}/{va:,}/{te:,})")
 
-def build_movielens_graph(ratings: pd.DataFrame, threshold: float = 3.5, seed: int = 1) -> MovieLensGraph:
-    """Encode ids (users and movies separately, over *all* rated movies), keep ratings
-    ``>= threshold`` and split them 80/10/10 with :func:`split_edges`.
+
+MovieLensGraph = InteractionGraph  # the name used before the data layer became general
+
+
+def build_graph(
+    data,
+    *,
+    user_col: str = "userId",
+    item_col: str = "movieId",
+    rating_col: str | None = "rating",
+    timestamp_col: str | None = None,
+    threshold: float = 3.5,
+    val_frac: float = 0.1,
+    test_frac: float = 0.1,
+    seed: int = 1,
+    split_col: str | None = None,
+    items: pd.DataFrame | None = None,
+    name: str | None = None,
+    **read_kwargs,
+) -> InteractionGraph:
+    """Your interactions → the :class:`InteractionGraph` the notebooks use.
+
+    ``data`` is a DataFrame or a file path (read by
+    :func:`lightgcn_helpers.data.read_interactions`, to which ``sep=``, ``header=``,
+    ``names=`` and ``encoding=`` are passed). Columns: ``user_col``, ``item_col``, an
+    optional ``rating_col`` (``None``: implicit data, every row is a positive; else a
+    rating ``>= threshold`` is a positive) and an optional ``timestamp_col`` (decides
+    which rating of a repeated pair counts: the latest). Ids may be any sortable values;
+    users and items are encoded separately to ``0..n-1``. Each (user, item) pair becomes
+    one edge, however often it occurs.
+
+    Split: randomly ``1 - val_frac - test_frac`` / ``val_frac`` / ``test_frac`` of the
+    edges (:func:`split_edges`, ``seed``) — or, with ``split_col``, the split the data
+    comes with (values ``'train'``, ``'val'``/``'validation'``, ``'test'``); when it has no
+    validation rows, ``val_frac`` of the training edges are carved out as validation.
+    A pair never lands in two parts. Users with held-out edges but no training edge get
+    a :class:`ColdStartWarning` with their number (an evaluation must decide what to do
+    with them; notebook 02 discusses it).
+    """
+    from .data import DataError, read_interactions
+
+    split_values = None
+    if isinstance(data, pd.DataFrame) and split_col is not None:
+        if split_col not in data.columns:
+            raise DataError(f"split_col={split_col!r} is not a column; the table has {list(data.columns)}")
+        split_values = data[split_col]
+    frame = read_interactions(data, user_col=user_col, item_col=item_col, rating_col=rating_col,
+                              timestamp_col=timestamp_col, **read_kwargs)
+    if split_col is not None and split_values is None:
+        raise DataError("split_col needs the data as a DataFrame (read your file with pandas first)")
+    if len(frame) == 0:
+        raise DataError("The interaction table is empty.")
+    users = IdEncoder(str(user_col)).fit(_ids(frame[user_col]))
+    items_enc = IdEncoder(str(item_col)).fit(_ids(frame[item_col]))
+    frame[user_col], frame[item_col] = _ids(frame[user_col]), _ids(frame[item_col])
+    duplicates = int(frame.duplicated([user_col, item_col]).sum())
+    if split_values is None:
+        edges = positive_edges(frame, users, items_enc, threshold, user_col, item_col, rating_col, timestamp_col)
+        split = split_edges(edges, val_frac=val_frac, test_frac=test_frac, seed=seed)
+    else:
+        edges, split = _presplit_edges(frame, split_values.reset_index(drop=True), users, items_enc, threshold,
+                                       user_col, item_col, rating_col, timestamp_col, val_frac, seed)
+    graph = InteractionGraph(len(users), len(items_enc), users, items_enc, edges, split,
+                             None if rating_col is None else threshold, items, name or "interactions", duplicates)
+    _warn_cold_users(graph)
+    return graph
+
+
+def _ids(column: pd.Series) -> np.ndarray:
+    """Raw ids as a sortable array: integers stay integers, anything else becomes str."""
+    values = column.to_numpy()
+    return values if values.dtype.kind in "iu" else values.astype(str)
+
+
+_PART_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+               "test": "test"}
+
+
+def _presplit_edges(frame, split_values, users, items, threshold, user_col, item_col, rating_col, timestamp_col,
+                    val_frac, seed) -> tuple[torch.Tensor, EdgeSplit]:
+    from .data import DataError
+
+    part = split_values.astype(str).str.lower().map(_PART_NAMES)
+    if part.isna().any():
+        bad = sorted(split_values[part.isna()].astype(str).unique())[:5]
+        raise DataError(f"split column values {bad} are not one of 'train', 'val'/'validation', 'test'")
+    # one edge per pair over the whole table, then each pair keeps the part of its latest row
+    edges = positive_edges(frame, users, items, threshold, user_col, item_col, rating_col, timestamp_col)
+    row_keys = users.transform(frame[user_col].to_numpy()) * len(items) + items.transform(frame[item_col].to_numpy())
+    latest = _latest_row_per_pair(row_keys, None if timestamp_col is None else frame[timestamp_col].to_numpy())
+    key_part = pd.Series(part.to_numpy()[latest], index=row_keys[latest])
+    edge_part = key_part.reindex((edges[0] * len(items) + edges[1]).numpy()).to_numpy()
+    pick = lambda name: edges[:, torch.from_numpy(np.flatnonzero(edge_part == name))]  # noqa: E731
+    train, val, test = pick("train"), pick("val"), pick("test")
+    if train.shape[1] == 0:
+        raise DataError("The split column marks no (positive) interaction as 'train'.")
+    if val.shape[1] == 0 and val_frac > 0:
+        carved = split_edges(train, val_frac=val_frac, test_frac=0.0, seed=seed)
+        train, val = carved.train, carved.val
+    return edges, EdgeSplit(train, val, test)
+
+
+def _warn_cold_users(graph: InteractionGraph) -> None:
+    import warnings as _warnings
+
+    has_train = torch.zeros(graph.num_users, dtype=torch.bool)
+    has_train[graph.split.train[0]] = True
+    held = torch.cat([graph.split.val[0], graph.split.test[0]]).unique()
+    cold = int((~has_train[held]).sum())
+    if cold:
+        _warnings.warn(
+            f"{cold} of the {held.numel():,} users with validation/test edges have no training edge: no model "
+            f"learns anything about them from this split. They are kept in the evaluation (their misses "
+            f"count); notebook 02 discusses them.", ColdStartWarning, stacklevel=3)
+
+
+def build_movielens_graph(ratings: pd.DataFrame, threshold: float = 3.5, seed: int = 1) -> InteractionGraph:
+    """MovieLens ratings (``userId, movieId, rating``) → :class:`InteractionGraph`: ids
+    encoded separately over *all* rated movies, ratings ``>= threshold`` kept, edges split
+    80/10/10 with :func:`split_edges`. A thin wrapper of :func:`build_graph`.
 
     On ml-latest-small: 610 users, 9,724 movies, 61,716 edges → 49,372 / 6,172 / 6,172.
     """
-    users = IdEncoder("userId").fit(ratings["userId"].to_numpy())
-    items = IdEncoder("movieId").fit(ratings["movieId"].to_numpy())
-    edges = positive_edges(ratings, users, items, threshold)
-    return MovieLensGraph(len(users), len(items), users, items, edges, split_edges(edges, seed=seed), threshold)
+    return build_graph(ratings, user_col="userId", item_col="movieId", rating_col="rating",
+                       timestamp_col="timestamp" if "timestamp" in ratings.columns else None,
+                       threshold=threshold, seed=seed, name="movielens")

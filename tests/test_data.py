@@ -1,23 +1,24 @@
-"""Download, verify, cache and load: every path tested against a local HTTP server.
+"""Download, verify, cache and read: every path tested against a local HTTP server.
 
-No test here touches the internet: a tiny ``ml-latest-small.zip`` is built in
-``tmp_path`` and served from 127.0.0.1 on an ephemeral port.
+No test here touches the internet: tiny files are built in memory and served from
+127.0.0.1 on an ephemeral port (tests/http_server.py).
 """
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
-import socket
-import threading
+import subprocess
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from http_server import closed_port_url, server  # noqa: F401 (fixtures)
 
 from lightgcn_helpers import data
-from lightgcn_helpers.data import DataError, download_movielens, load_movielens, load_movies, load_ratings
+from lightgcn_helpers.data import (DataError, RemoteFile, download_movielens, fetch_file, git_blob_id, load_movielens,
+                                   load_movies, load_ratings, pairs_sha256, read_interactions, read_lightgcn_split)
 
 RATINGS_CSV = "userId,movieId,rating,timestamp\n1,10,4.0,964982703\n1,20,3.5,964981247\n2,10,2.5,964982224\n"
 MOVIES_CSV = 'movieId,title,genres\n10,Toy Story (1995),Adventure|Animation\n20,"Heat, The (1995)",Action|Crime\n'
@@ -38,66 +39,6 @@ def sha(payload: bytes) -> str:
 GOOD_ZIP = make_zip({"ratings.csv": RATINGS_CSV, "movies.csv": MOVIES_CSV})
 
 
-class FakeServer:
-    """Serves ``routes[path] = (body, mode)``; mode ``"ok"`` or ``"truncated"``
-    (announces the full Content-Length, sends half the body, closes)."""
-
-    def __init__(self):
-        self.routes: dict[str, tuple[bytes, str]] = {}
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server API)
-                server.requests.append(self.path)
-                if self.path not in server.routes:
-                    self.send_error(404)
-                    return
-                body, mode = server.routes[self.path]
-                self.send_response(200)
-                self.send_header("Content-Type", "application/zip")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if mode == "truncated":
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                else:
-                    self.wfile.write(body)
-
-            def log_message(self, *args):  # keep pytest output clean
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def serve(self, path: str, body: bytes, mode: str = "ok") -> str:
-        self.routes[path] = (body, mode)
-        return self.url(path)
-
-
-@pytest.fixture
-def server():
-    srv = FakeServer()
-    srv.thread.start()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-    srv.thread.join(timeout=5)
-
-
-@pytest.fixture
-def closed_port_url() -> str:
-    """A URL on 127.0.0.1 where nothing listens (connection refused at once)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/ml-latest-small.zip"
-
-
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
@@ -115,8 +56,7 @@ def test_good_download_is_extracted_loaded_and_cached(server, tmp_path):
     assert server.requests == ["/ml-latest-small.zip"]
 
     # Later runs reuse the cache: same folder, no request at all, even with the server gone.
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    server.stop()
     assert download_movielens(cache, url=url, sha256=sha(GOOD_ZIP), timeout=5) == folder
     ratings, movies = load_movielens(cache, url=url, sha256=sha(GOOD_ZIP))
     assert server.requests == ["/ml-latest-small.zip"]
@@ -167,7 +107,8 @@ def test_corrupt_cached_zip_is_removed_then_a_rerun_downloads_afresh(server, tmp
     assert server.requests == ["/ml-latest-small.zip"]
 
 
-def test_unreachable_url_names_url_and_target_path(tmp_path, closed_port_url):
+def test_unreachable_url_names_url_and_target_path(tmp_path, closed_port_url, monkeypatch):
+    monkeypatch.setattr(data, "RETRIES", 0)
     cache = tmp_path / "cache"
 
     with pytest.raises(DataError) as err:
@@ -255,6 +196,127 @@ def test_default_cache_is_the_repository_data_folder(monkeypatch):
     assert data.default_data_dir() == repo_root / "data"
 
 
-def test_published_checksum_and_url():
-    assert data.MOVIELENS_URL == "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
-    assert data.MOVIELENS_SHA256 == "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436"
+def test_a_flaky_download_is_retried(server, tmp_path, monkeypatch):
+    # pooch retries a failed download (data.RETRIES extra attempts): two interrupted
+    # transfers, then a good one, and the caller never notices.
+    monkeypatch.setattr(data, "RETRIES", 2)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # pooch waits between attempts
+    url = server.serve("/ml-latest-small.zip", GOOD_ZIP)
+    server.fail_first["/ml-latest-small.zip"] = 2
+    folder = download_movielens(tmp_path / "cache", url=url, sha256=sha(GOOD_ZIP), timeout=5)
+    assert (folder / "ratings.csv").read_text() == RATINGS_CSV
+    assert len(server.requests) == 3
+
+
+# ---------------------------------------------------------------- checksums of text splits
+
+SPLIT_TXT = "0 0 1 2\n1 2\n2 1 3\n"  # LightGCN format: user item item ...
+SPLIT_PAIRS = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 1), (2, 3)]
+
+
+def test_git_blob_id_is_what_git_hash_object_prints(tmp_path):
+    for name, payload in (("a.txt", SPLIT_TXT.encode()), ("empty", b""), ("bin", bytes(range(256)) * 300)):
+        path = tmp_path / name
+        path.write_bytes(payload)
+        expected = subprocess.run(["git", "hash-object", str(path)], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        assert git_blob_id(path) == expected
+
+
+def test_read_lightgcn_split(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text(SPLIT_TXT + "3\n")  # a user line without items adds no pair
+    pairs = read_lightgcn_split(path)
+    assert list(pairs.columns) == ["user", "item"] and pairs["user"].dtype == np.int64
+    assert list(map(tuple, pairs.to_numpy().tolist())) == SPLIT_PAIRS
+    path.write_text("0 1 x\n")
+    with pytest.raises(DataError, match="integer"):
+        read_lightgcn_split(path)
+
+
+def test_pairs_checksum_ignores_layout_but_not_content():
+    users, items = np.array([u for u, _ in SPLIT_PAIRS]), np.array([i for _, i in SPLIT_PAIRS])
+    reference = hashlib.sha256(np.array(SPLIT_PAIRS, dtype="<i8").tobytes()).hexdigest()  # sorted rows by hand
+    assert pairs_sha256(users, items) == reference
+    shuffled = np.random.default_rng(0).permutation(len(users))
+    assert pairs_sha256(users[shuffled], items[shuffled]) == reference
+    changed = items.copy()
+    changed[3] = 3  # the pair (1, 2) becomes (1, 3)
+    assert pairs_sha256(users, changed) != reference
+
+
+def test_a_split_passes_by_blob_id_or_by_its_pairs(server, tmp_path):
+    published = SPLIT_TXT.encode()
+    relaid = b"2 3 1\n0 2 1 0\n1 2\n"  # the same pairs, other order: not the same bytes
+    (tmp_path / "p.txt").write_bytes(published)
+    blob = git_blob_id(tmp_path / "p.txt")
+    pairs = pairs_sha256(*read_lightgcn_split(tmp_path / "p.txt").to_numpy().T)
+    for i, payload in enumerate((published, relaid)):
+        url = server.serve(f"/{i}/train.txt", payload)
+        remote = RemoteFile("train.txt", url, git_blob=blob, pairs_sha256=pairs)
+        path = fetch_file(remote, tmp_path / f"cache{i}", timeout=5)
+        assert path.read_bytes() == payload
+    # one changed pair fails both checks: removed, and the message names both
+    url = server.serve("/bad/train.txt", b"0 0 1 3\n1 2\n2 1 3\n")
+    with pytest.raises(DataError, match="(?s)git blob id.*pairs sha256.*removed"):
+        fetch_file(RemoteFile("train.txt", url, git_blob=blob, pairs_sha256=pairs), tmp_path / "bad", timeout=5)
+    assert leftovers(tmp_path / "bad") == []
+
+
+def test_a_verified_file_that_changes_is_verified_again(server, tmp_path):
+    url = server.serve("/train.txt", SPLIT_TXT.encode())
+    (tmp_path / "ref.txt").write_text(SPLIT_TXT)
+    remote = RemoteFile("train.txt", url, git_blob=git_blob_id(tmp_path / "ref.txt"))
+    path = fetch_file(remote, tmp_path / "cache", timeout=5)
+    assert fetch_file(remote, tmp_path / "cache", timeout=5) == path and len(server.requests) == 1
+    path.write_text("0 0\n")  # edited after it was verified
+    with pytest.raises(DataError, match="Checksum mismatch"):
+        fetch_file(remote, tmp_path / "cache", timeout=5)
+    assert not path.exists()
+    assert fetch_file(remote, tmp_path / "cache", timeout=5).read_text() == SPLIT_TXT  # downloaded afresh
+
+
+def test_a_file_needs_a_checksum():
+    with pytest.raises(ValueError, match="at least one"):
+        RemoteFile("x.txt", "http://127.0.0.1/x.txt")
+
+
+# ---------------------------------------------------------------- reading your own interaction files
+
+def test_read_interactions_from_files_in_three_formats(tmp_path):
+    expected = pd.DataFrame({"user": ["u1", "u1", "u2"], "item": [10, 20, 10], "score": [4.0, 2.5, 5.0]})
+    (tmp_path / "a.csv").write_text("user,item,score\nu1,10,4\nu1,20,2.5\nu2,10,5\n")
+    (tmp_path / "b.tsv").write_text("u1\t10\t4\t99\nu1\t20\t2.5\t98\nu2\t10\t5\t97\n")  # u.data style
+    (tmp_path / "c.dat").write_text("u1::10::4::99\nu1::20::2.5::98\nu2::10::5::97\n")  # ratings.dat style
+    cols = dict(user_col="user", item_col="item", rating_col="score")
+    assert read_interactions(tmp_path / "a.csv", **cols).to_dict("list") == expected.to_dict("list")
+    got = read_interactions(tmp_path / "b.tsv", sep="\t", header=False, **cols)
+    assert got.to_dict("list") == expected.to_dict("list")
+    got = read_interactions(tmp_path / "c.dat", sep="::", header=False, names=["user", "item", "score", "t"],
+                            timestamp_col="t", **cols)
+    assert got["t"].tolist() == [99, 98, 97] and got["score"].tolist() == [4.0, 2.5, 5.0]
+    implicit = read_interactions(expected, user_col="user", item_col="item", rating_col=None)
+    assert list(implicit.columns) == ["user", "item"]
+
+
+def test_read_interactions_errors_say_what_to_do(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_interactions(tmp_path / "nope.csv")
+    (tmp_path / "tabs.tsv").write_text("userId\tmovieId\trating\n1\t2\t4.0\n")
+    with pytest.raises(DataError, match="single column.*separator.*sep='\\\\t'"):
+        read_interactions(tmp_path / "tabs.tsv")  # read with the default sep=","
+    (tmp_path / "named.csv").write_text("user_id,movie,rating\n1,2,4.0\n")
+    with pytest.raises(DataError) as err:
+        read_interactions(tmp_path / "named.csv")
+    assert "'userId' (did you mean 'user_id'?)" in str(err.value) and "'movieId'" in str(err.value)
+    (tmp_path / "norating.csv").write_text("userId,movieId\n1,2\n")
+    with pytest.raises(DataError, match="rating_col=None"):
+        read_interactions(tmp_path / "norating.csv")
+    (tmp_path / "words.csv").write_text("userId,movieId,rating\n1,2,4.0\n1,3,five\n2,2,n/a\n")
+    with pytest.raises(DataError, match=r"1 value\(s\) of column 'rating' are not numbers.*five"):
+        read_interactions(tmp_path / "words.csv")
+    (tmp_path / "short.tsv").write_text("1\t2\n")
+    with pytest.raises(DataError, match="fewer than the 3 names"):
+        read_interactions(tmp_path / "short.tsv", sep="\t", header=False)
+    with pytest.raises(DataError, match="empty in 1 row"):
+        read_interactions(pd.DataFrame({"userId": [1, None], "movieId": [2, 3], "rating": [4.0, 4.0]}))

@@ -1,17 +1,23 @@
 """Graph construction on tiny synthetic ratings: encoders, edges, split, adjacency."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from sklearn.model_selection import train_test_split
 
+from lightgcn_helpers.data import DataError
 from lightgcn_helpers.graph import (
+    ColdStartWarning,
     IdEncoder,
+    InteractionGraph,
     MovieLensGraph,
     adjacency_matrix,
     bipartite_edge_index,
+    build_graph,
     build_movielens_graph,
     interaction_matrix,
     normalized_adjacency,
@@ -236,8 +242,9 @@ def test_build_graph_trains_only_on_training_edges():
     })
     graph = build_movielens_graph(ratings, seed=1)
     assert isinstance(graph, MovieLensGraph)
-    num_pos = int((ratings["rating"] >= 3.5).sum())
-    assert graph.edges.shape == (2, num_pos)
+    latest = ratings.drop_duplicates(["userId", "movieId"], keep="last")  # a repeated pair: its last rating
+    num_pos = int((latest["rating"] >= 3.5).sum())
+    assert len(latest) < len(ratings) and graph.edges.shape == (2, num_pos)
     assert sum(graph.split.sizes()) == num_pos
     assert graph.num_nodes == ratings["userId"].nunique() + ratings["movieId"].nunique()
 
@@ -252,3 +259,98 @@ def test_build_graph_trains_only_on_training_edges():
     dense = adj.to_dense()
     assert not dense[held_only[0], graph.num_users + held_only[1]].any()
     assert dense[graph.split.train[0], graph.num_users + graph.split.train[1]].all()
+
+
+# ---------------------------------------------------------------- any interaction table: build_graph
+
+def test_duplicate_pairs_become_one_edge_in_every_format(dense_norm):
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+    # implicit logs repeat pairs: (1, 10) three times, (2, 20) twice
+    rng = np.random.default_rng(0)
+    base = pd.DataFrame({"u": rng.integers(0, 12, 150), "i": rng.integers(0, 15, 150)})
+    logs = pd.concat([base, base.sample(60, random_state=1), base.head(20)], ignore_index=True)
+    graph = build_graph(logs, user_col="u", item_col="i", rating_col=None, seed=3)
+    distinct = base.drop_duplicates()
+    assert graph.edges.shape[1] == len(distinct) and graph.duplicates == len(logs) - len(distinct)
+    assert pairs(graph.edges) == {(graph.user_encoder.transform([u])[0], graph.item_encoder.transform([i])[0])
+                                  for u, i in distinct.itertuples(index=False)}
+    train, val, test = pairs(graph.split.train), pairs(graph.split.val), pairs(graph.split.test)
+    assert not (train & val) and not (train & test) and not (val & test)
+    # gcn_norm over the edge_index and the sparse Ã agree with the textbook formula
+    expected = dense_norm(graph.split.train, graph.num_users, graph.num_items)
+    ei, w = gcn_norm(graph.train_edge_index(), None, graph.num_nodes, add_self_loops=False)
+    from_edge_index = torch.zeros(graph.num_nodes, graph.num_nodes, dtype=torch.float64)
+    from_edge_index.index_put_((ei[0], ei[1]), w.double(), accumulate=True)
+    torch.testing.assert_close(from_edge_index, expected)
+    torch.testing.assert_close(graph.train_adjacency("coo").to_dense().double(), expected)
+
+
+def test_the_latest_rating_of_a_pair_decides():
+    ratings = pd.DataFrame({"userId": [1, 1, 1, 2, 2, 3], "movieId": [10, 10, 20, 10, 10, 20],
+                            "rating": [5.0, 1.0, 4.0, 1.0, 5.0, 4.0], "timestamp": [1, 2, 3, 9, 5, 1]})
+    users, items = fitted(ratings)
+    by_time = positive_edges(ratings, users, items, timestamp_col="timestamp")
+    # (1, 10): 5 then 1 -> not liked; (2, 10): the later 1.0 (t=9) decides -> not liked
+    assert sorted(pairs(by_time)) == [(0, 1), (2, 1)]
+    by_row = positive_edges(ratings, users, items)  # no timestamp: the last row wins
+    assert sorted(pairs(by_row)) == [(0, 1), (1, 0), (2, 1)]
+
+
+@pytest.mark.filterwarnings("ignore::lightgcn_helpers.graph.ColdStartWarning")
+def test_build_graph_reads_a_file_and_keeps_item_metadata(tmp_path):
+    (tmp_path / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in
+                                             [(1, 7, 5, 1), (1, 8, 4, 2), (2, 7, 3, 3), (2, 9, 5, 4), (3, 8, 4, 5),
+                                              (3, 9, 4, 6), (4, 7, 5, 7), (4, 9, 2, 8), (5, 8, 5, 9), (5, 7, 4, 9)]))
+    meta = pd.DataFrame({"item": [7, 8, 9], "title": ["A", "B", "C"]})
+    graph = build_graph(tmp_path / "u.data", sep="\t", header=False, user_col="user", item_col="item",
+                        rating_col="rating", timestamp_col="ts", names=["user", "item", "rating", "ts"],
+                        threshold=4, val_frac=0.2, test_frac=0.2, seed=0, items=meta, name="toy")
+    assert isinstance(graph, InteractionGraph) and graph.name == "toy" and graph.items is meta
+    assert (graph.num_users, graph.num_items, graph.edges.shape[1]) == (5, 3, 8)
+    assert sum(graph.split.sizes()) == 8
+    assert "InteractionGraph('toy': 5 users, 3 items, 8 positive edges (rating >= 4)" in repr(graph)
+
+
+def test_string_ids_and_implicit_data():
+    logs = pd.DataFrame({"who": ["ann", "bob", "ann", "cy", "bob", "cy", "dee", "dee", "ann", "cy"],
+                         "what": ["x", "y", "y", "x", "z", "z", "x", "y", "z", "y"]})
+    graph = build_graph(logs, user_col="who", item_col="what", rating_col=None, val_frac=0.2, test_frac=0.2)
+    assert graph.user_encoder.classes_.tolist() == ["ann", "bob", "cy", "dee"]
+    assert graph.threshold is None and graph.edges.shape[1] == 10
+
+
+def test_a_split_that_comes_with_the_data_is_kept():
+    rows = [(u, i, "train") for u in range(6) for i in range(4) if (u + i) % 3] + [(u, 5, "test") for u in range(6)]
+    table = pd.DataFrame(rows, columns=["user", "item", "part"])
+    graph = build_graph(table, user_col="user", item_col="item", rating_col=None, split_col="part", val_frac=0)
+    assert graph.split.sizes() == (len(rows) - 6, 0, 6)
+    assert pairs(graph.split.test) == {(u, graph.item_encoder.transform([5])[0]) for u in range(6)}
+    carved = build_graph(table, user_col="user", item_col="item", rating_col=None, split_col="part", val_frac=0.25)
+    assert carved.split.sizes() == (12, 4, 6) and torch.equal(carved.split.test, graph.split.test)
+    assert pairs(carved.split.train) | pairs(carved.split.val) == pairs(graph.split.train)
+    with pytest.raises(DataError, match="'holdout'"):
+        build_graph(table.assign(part="holdout"), user_col="user", item_col="item", rating_col=None, split_col="part")
+
+
+def test_users_without_a_training_edge_are_a_warning_with_their_number():
+    # user 9 has a single like, which must land in validation or test
+    rows = [(u, i, 5.0) for u in range(8) for i in range(6)] + [(9, 0, 5.0)]
+    ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating"])
+    for seed in range(20):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            graph = build_graph(ratings, seed=seed)
+        if graph.split.train[0].eq(graph.user_encoder.transform([9])[0]).any():
+            assert not [w for w in caught if issubclass(w.category, ColdStartWarning)]
+        else:
+            [w] = [w for w in caught if issubclass(w.category, ColdStartWarning)]
+            assert str(w.message).startswith("1 of the ")
+            return
+    pytest.fail("no seed put user 9's only edge outside training")
+
+
+def test_nothing_left_after_the_threshold_is_a_clear_error():
+    ratings = pd.DataFrame({"userId": [1, 2], "movieId": [1, 2], "rating": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="No rating is >= 3.5.*rating_col=None"):
+        build_graph(ratings)

@@ -1,17 +1,21 @@
-"""The facts the series reproduces, asserted on the real ml-latest-small.
+"""The facts the series reproduces, asserted on the real ml-latest-small and Gowalla.
 
-The data comes through the package's own cache (``download_movielens()`` with its
-default folder, ``./data`` or ``$LIGHTGCN_DATA_DIR``): CI pre-fills that cache with the
-official zip, which is then checksum-verified and extracted by the real code path.
+The data comes through the package's own cache (default folder ``./data`` or
+``$LIGHTGCN_DATA_DIR``): CI pre-fills that cache with the official MovieLens zip and the
+offline copy of the LightGCN Gowalla split, which are then verified (and extracted) by
+the real code path of the registry.
 """
 from __future__ import annotations
+
+import warnings
 
 import pytest
 import torch
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from lightgcn_helpers.data import MOVIELENS_SHA256, download_movielens, load_movielens, sha256_of
-from lightgcn_helpers.graph import build_movielens_graph
+from lightgcn_helpers.datasets import load_dataset
+from lightgcn_helpers.graph import ColdStartWarning, build_movielens_graph
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +28,12 @@ def movielens():
 @pytest.fixture(scope="module")
 def graph(movielens):
     _, ratings, _ = movielens
-    return build_movielens_graph(ratings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graph = build_movielens_graph(ratings)
+    cold = [str(w.message) for w in caught if issubclass(w.category, ColdStartWarning)]
+    assert cold == [cold[0]] and cold[0].startswith("1 of the 597 users with validation/test edges")
+    return graph
 
 
 def test_cached_archive_is_the_official_one(movielens):
@@ -67,3 +76,22 @@ def test_normalized_adjacency_matches_pyg_gcn_norm(graph):
     pyg = torch.sparse_coo_tensor(ei, w, (graph.num_nodes, graph.num_nodes), check_invariants=True).coalesce()
     assert torch.equal(ours.indices(), pyg.indices())
     torch.testing.assert_close(ours.values(), pyg.values())
+
+
+def test_registry_loads_ml_latest_small_like_the_series(movielens):
+    _, ratings, movies = movielens
+    ds = load_dataset("ml-latest-small")
+    assert ds.interactions.equals(ratings) and ds.items.equals(movies)
+
+
+def test_gowalla_is_the_paper_split():
+    ds = load_dataset("gowalla")
+    graph = ds.graph()
+    assert (graph.num_users, graph.num_items) == (29_858, 40_981)
+    assert graph.split.sizes() == (810_128, 0, 217_242)
+    assert graph.duplicates == 0 and graph.threshold is None
+    assert graph.user_encoder.classes_.tolist() == list(range(29_858))  # already 0-based, kept as is
+    train, test = graph.split.train, graph.split.test
+    overlap = torch.isin(train[0] * graph.num_items + train[1], test[0] * graph.num_items + test[1])
+    assert not overlap.any()
+    assert len(ds.items) == 40_981
