@@ -16,8 +16,12 @@ propagated embeddings, masking training movies; the best weights are kept.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -29,7 +33,7 @@ from .metrics import evaluate_embeddings
 from .model import LightGCN
 from .sampling import BPRSampler
 
-__all__ = ["TrainConfig", "TrainResult", "train_bpr", "evaluate_model"]
+__all__ = ["TrainConfig", "TrainResult", "train_bpr", "train_cached", "evaluate_model"]
 
 
 @dataclass
@@ -68,11 +72,17 @@ class TrainResult:
     best_epoch: int = 0
     best_val: float = float("-inf")
     seconds: float = 0.0
+    from_cache: bool = False  # True when train_cached loaded these weights instead of training
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["config"] = asdict(self.config)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainResult":
+        d = dict(d)
+        return cls(config=TrainConfig(**d.pop("config")), **d)
 
 
 def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | None = None,
@@ -139,3 +149,55 @@ def evaluate_model(model: LightGCN, adj, eval_edges: Tensor, exclude: list[Tenso
     users, items = model(adj)
     model.train(was_training)
     return evaluate_embeddings(users, items, eval_edges, exclude, ks or (k,))
+
+
+def _fingerprint(model: LightGCN, train_edges: Tensor, val_edges: Tensor | None, cfg: TrainConfig) -> str:
+    """Everything that decides the trained weights: the initial weights, the model's shape,
+    the training and validation edges, the configuration and the package version."""
+    from . import __version__
+
+    h = hashlib.sha256()
+    for t in (model.embedding.weight.detach(), model.alpha, train_edges,
+              val_edges if val_edges is not None else torch.empty(0)):
+        h.update(str((tuple(t.shape), t.dtype)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    meta = {"class": type(model).__name__, "users": model.num_users, "items": model.num_items,
+            "layers": model.num_layers, "config": asdict(cfg), "version": __version__}
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    return h.hexdigest()[:20]
+
+
+def train_cached(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | None = None,
+                 config: TrainConfig | None = None, progress: bool | None = None,
+                 cache_dir: Path | str | None = None, name: str = "lightgcn") -> TrainResult:
+    """:func:`train_bpr`, remembered: the trained weights and history are saved in
+    ``<cache_dir>/checkpoints/`` (default: the data cache folder, see
+    :func:`lightgcn_helpers.data.default_data_dir`) under a key of everything that decides
+    them — the model's *initial* weights (hence the seed), its shape, the training and
+    validation edges, the configuration. A later call with the same inputs, from any
+    notebook, loads them in a fraction of a second (``result.from_cache`` is True) instead
+    of training again; any change trains afresh. Set ``LIGHTGCN_NO_CACHE=1`` to always train.
+    ``adj`` must be the training graph of ``train_edges`` (it is not part of the key)."""
+    from .data import default_data_dir
+
+    cfg = config or TrainConfig()
+    folder = Path(cache_dir) if cache_dir is not None else default_data_dir() / "checkpoints"
+    path = folder / f"{name}-{_fingerprint(model, train_edges, val_edges, cfg)}.pt"
+    use_cache = os.environ.get("LIGHTGCN_NO_CACHE", "").strip().lower() not in ("1", "true", "yes", "on")
+    if use_cache and path.is_file():
+        try:
+            saved = torch.load(path, map_location=model.embedding.weight.device, weights_only=True)
+            model.load_state_dict(saved["state"])
+            result = TrainResult.from_dict(json.loads(saved["result"]))
+            result.from_cache = True
+            return result
+        except Exception:  # a damaged or outdated file: train again and overwrite it
+            path.unlink(missing_ok=True)
+    result = train_bpr(model, adj, train_edges, val_edges, cfg, progress)
+    if use_cache:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save({"state": state, "result": json.dumps(result.as_dict())}, tmp)
+        os.replace(tmp, path)  # never a half-written checkpoint
+    return result

@@ -43,3 +43,32 @@ def test_config_rejects_more_hard_negatives_than_candidates():
         TrainConfig(num_negatives=4)
     assert TrainConfig(num_negatives=4, hard_negatives=None).hard_negatives is None
     assert TrainConfig(num_negatives=4, hard_negatives=4).hard_negatives == 4
+
+
+def test_train_cached_reuses_identical_runs_only(tmp_path, monkeypatch):
+    from lightgcn_helpers.train import train_cached
+
+    train, val = two_communities()
+    adj = normalized_adjacency(train, 40, 20)
+    cfg = TrainConfig(epochs=6, batch_size=64, lr=0.05, eval_every=2, k=5, seed=0)
+
+    def fresh(seed):
+        torch.manual_seed(seed)
+        return LightGCN(40, 20, embedding_dim=8, num_layers=2)
+
+    first_model = fresh(0)
+    first = train_cached(first_model, adj, train, val, cfg, progress=False, cache_dir=tmp_path)
+    assert not first.from_cache and len(list(tmp_path.glob("*.pt"))) == 1
+    calls = []
+    monkeypatch.setattr("lightgcn_helpers.train.train_bpr", lambda *a, **k: calls.append(1))
+    again_model = fresh(0)
+    again = train_cached(again_model, adj, train, val, cfg, progress=False, cache_dir=tmp_path)
+    assert again.from_cache and calls == []  # loaded, not trained
+    assert torch.equal(again_model.embedding.weight, first_model.embedding.weight)
+    assert again.val_metric == first.val_metric and again.best_epoch == first.best_epoch
+    monkeypatch.undo()
+    other = train_cached(fresh(1), adj, train, val, cfg, progress=False, cache_dir=tmp_path)  # another seed
+    assert not other.from_cache and len(list(tmp_path.glob("*.pt"))) == 2
+    (next(iter(sorted(tmp_path.glob("*.pt"))))).write_bytes(b"damaged")
+    for seed in (0, 1):  # a damaged file is trained again, never trusted
+        assert train_cached(fresh(seed), adj, train, val, cfg, progress=False, cache_dir=tmp_path).val_metric
