@@ -71,18 +71,20 @@ def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Ten
     b = users.numel()
     ub, n = neg.shape
     first = torch.zeros(ub, dtype=torch.long, device=row.device).scatter_(0, row, torch.arange(b, device=row.device))
-    idx = torch.cat([users, pos, neg.reshape(-1)])
-    rows = emb[idx]
-    u, i, j = rows[:b], rows[b:2 * b], rows[2 * b:].view(ub, n, -1)
-    pos_scores = (u * i).sum(-1)  # (B,)
-    neg_scores = (j * u[first].unsqueeze(1)).sum(-1)  # (U_b, n): each distinct user once
+    u = emb[users]
+    pos_scores = torch.einsum("bd,bd->b", u, emb[pos])  # (B,): ŷ_ui, no (B, d) product temporary
+    j = emb[neg.reshape(-1)].view(ub, n, -1)  # (U_b, n, d): the only large gather
+    neg_scores = torch.bmm(j, u[first].unsqueeze(2)).squeeze(2)  # (U_b, n): each distinct user once
     diff = neg_scores[row] - pos_scores.unsqueeze(1)  # (B, n): ŷ_uj - ŷ_ui
     if hardest is not None and hardest != n:
         if not 1 <= hardest <= n:
             raise ValueError(f"hardest must be between 1 and the number of negatives ({n}), got {hardest}")
         diff = diff.topk(hardest, dim=1, sorted=False).values  # the m highest-scored negatives
     loss = F.softplus(diff).mean()
-    sq = emb0[idx].pow(2).sum(-1)
-    neg_sq = sq[2 * b:].view(ub, n).mean(1)[row]  # mean negative norm, per positive
-    reg = 0.5 * (sq[:2 * b].sum() + neg_sq.sum()) / b
+    # L2 of the layer-0 rows involved, from the squared norm of every node: gathering scalars
+    # instead of d-dimensional rows. A negative row of a user with c positives in the batch
+    # counts c/n times (the mean negative norm, per positive).
+    sq = emb0.pow(2).sum(-1)  # (N,)
+    per_row = torch.bincount(row, minlength=ub).to(sq.dtype) / n
+    reg = 0.5 * (sq[users].sum() + sq[pos].sum() + (sq[neg] * per_row.unsqueeze(1)).sum()) / b
     return loss + weight_decay * reg

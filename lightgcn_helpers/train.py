@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class TrainConfig:
     patience: int = 8  # evaluations without improvement before stopping
     k: int = 20
     seed: int = 0
+    shared_negatives: bool = True  # False: every (user, liked movie) pair draws its own negatives (the paper)
 
     def __post_init__(self):
         if self.num_negatives < 1:
@@ -72,6 +74,7 @@ class TrainResult:
     best_epoch: int = 0
     best_val: float = float("-inf")
     seconds: float = 0.0
+    eval_seconds: float = 0.0  # of `seconds`, the time spent on validation
     from_cache: bool = False  # True when train_cached loaded these weights instead of training
 
     def as_dict(self) -> dict:
@@ -86,12 +89,15 @@ class TrainResult:
 
 
 def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | None = None,
-              config: TrainConfig | None = None, progress: bool | None = None) -> TrainResult:
+              config: TrainConfig | None = None, progress: bool | None = None,
+              callback: Callable[[int, TrainResult], bool | None] | None = None) -> TrainResult:
     """Train ``model`` in place; return the :class:`TrainResult` (the model ends with the best weights).
 
     ``adj``: the training graph (normalized sparse ``Ã``, ``SparseTensor`` or ``edge_index``)
     on the model's device. ``train_edges`` / ``val_edges``: interactions ``(2, E)``
     (movie indices not offset). Without ``val_edges`` it trains ``config.epochs`` epochs.
+    ``callback(epoch, result)``, if given, runs after every epoch (with the model in its
+    current state) and may return True to stop; its time is not counted in ``result.seconds``.
     """
     cfg = config or TrainConfig()
     device = model.embedding.weight.device
@@ -102,14 +108,19 @@ def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | Non
     result = TrainResult(cfg)
     best_state, bad_evals = None, 0
     show = (not quiet_progress()) if progress is None else progress
-    start = time.perf_counter()
+    start, outside = time.perf_counter(), 0.0  # outside: time spent in the callback
+    off = model.num_users  # movie nodes come after the users
     bar = tqdm(range(1, cfg.epochs + 1), desc="epochs", disable=not show, leave=False)
     for epoch in bar:
         model.train()
         total, n = 0.0, 0
-        for users, pos, row, neg in sampler.epoch_shared(cfg.batch_size, cfg.num_negatives):
+        if cfg.shared_negatives:
+            batches = sampler.epoch_shared(cfg.batch_size, cfg.num_negatives)
+        else:  # one row of negatives per pair: the shared loss with row[b] = b
+            batches = ((u, p, torch.arange(u.numel(), device=device), ng.view(u.numel(), -1))
+                       for u, p, ng in sampler.epoch(cfg.batch_size, cfg.num_negatives))
+        for users, pos, row, neg in batches:
             emb = model.propagate_embeddings(adj)
-            off = model.num_users  # movie nodes come after the users
             loss = bpr_shared_negatives_loss(emb, model.embedding.weight, users, pos + off, row, neg + off,
                                              cfg.weight_decay, hardest=cfg.hard_negatives)
             opt.zero_grad()
@@ -121,7 +132,9 @@ def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | Non
         result.epochs.append(epoch)
         result.loss.append(total / n)
         if val_edges is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+            t_eval = time.perf_counter()
             metric = evaluate_model(model, adj, val_edges, [train_edges], cfg.k)[f"recall@{cfg.k}"]
+            result.eval_seconds += time.perf_counter() - t_eval
             result.eval_epochs.append(epoch)
             result.val_metric.append(metric)
             bar.set_postfix(loss=f"{total / n:.4f}", val=f"{metric:.4f}")
@@ -132,12 +145,19 @@ def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | Non
                 bad_evals += 1
                 if bad_evals >= cfg.patience:
                     break
+        if callback is not None:
+            t_cb = time.perf_counter()
+            result.seconds = t_cb - start - outside
+            stop = callback(epoch, result)
+            outside += time.perf_counter() - t_cb
+            if stop:
+                break
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
         result.best_epoch = result.epochs[-1] if result.epochs else 0
-    result.seconds = time.perf_counter() - start
+    result.seconds = time.perf_counter() - start - outside
     return result
 
 
