@@ -42,7 +42,7 @@ from lightgcn_helpers.env import has_torch_sparse, quiet_progress, seed_everythi
 from lightgcn_helpers.graph import (  # noqa: E402
     IdEncoder, bipartite_edge_index, build_movielens_graph, normalized_adjacency, positive_edges,
 )
-from lightgcn_helpers.metrics import evaluate_embeddings  # noqa: E402
+from lightgcn_helpers.metrics import _ExcludedIndex, evaluate_embeddings  # noqa: E402
 from lightgcn_helpers.model import LightGCN, propagate_matrix_form  # noqa: E402
 from lightgcn_helpers.sampling import BPRSampler, contains, edge_keys  # noqa: E402
 from lightgcn_helpers.train import TrainConfig, train_bpr  # noqa: E402
@@ -60,6 +60,10 @@ TARGET_GRAPH_SPEEDUP = 50.0
 TARGET_GRAPH_MB = 100.0
 TARGET_EPOCH_SPEEDUP = 20.0
 TARGET_EPOCH_SECONDS = 0.3
+
+# Evaluation masking at scale: a synthetic graph (users × movies, training likes per user).
+MASK_USERS, MASK_ITEMS, MASK_PER_USER, MASK_CHUNK = 100_000, 5_000, 5, 1024
+MASK_TINY = (2_000, 500)
 
 
 # --- data ---------------------------------------------------------------------------
@@ -444,6 +448,63 @@ class Bench:
                         short="evaluation (memory)",
                         note=f"peak {where} above a fresh process's baseline")
 
+    # 6. evaluation masking at 100k users ------------------------------------------------
+    def masking(self):
+        """Masking the seen movies of every user, chunk by chunk, as full-ranking evaluation does:
+        the previous helpers' scan of all excluded interactions per chunk (reference below)
+        versus the per-user index built once (``metrics._ExcludedIndex``, used by ``topk_items``: the
+        excluded movies of all users gathered in one vectorized pass, a contiguous slice per chunk)."""
+        dev = self.device
+        nu, ni = MASK_TINY if self.args.tiny else (MASK_USERS, MASK_ITEMS)
+        g = torch.Generator().manual_seed(0)
+        train = torch.stack([torch.arange(nu).repeat_interleave(MASK_PER_USER),
+                             torch.randint(0, ni, (nu * MASK_PER_USER,), generator=g)]).to(dev)
+        val = torch.stack([torch.arange(nu), torch.randint(0, ni, (nu,), generator=g)]).to(dev)
+        exclude, users = [train, val], torch.randperm(nu, generator=g).to(dev)  # every user, in random order
+        chunks = [(i, users[i:i + MASK_CHUNK]) for i in range(0, nu, MASK_CHUNK)]
+        buf = torch.zeros(MASK_CHUNK, ni, device=dev)  # stands in for a chunk's scores
+
+        def scan(batch, out):
+            """The previous ``topk_items`` masking: every chunk scans every excluded interaction."""
+            row_of = torch.full((nu,), -1, dtype=torch.long, device=dev)
+            row_of[batch] = torch.arange(batch.numel(), device=dev)
+            for e in exclude:
+                rows = row_of[e[0]]
+                sel = rows >= 0
+                out[rows[sel], e[1, sel]] = float("-inf")
+
+        def indexed(index, start, batch, out):
+            rows, items = index.entries(start, start + batch.numel())
+            out[rows, items] = float("-inf")
+
+        def run_scan():
+            for _, batch in chunks:
+                scan(batch, buf[:batch.numel()])
+
+        def run_indexed():
+            index = _ExcludedIndex(exclude, ni, users)  # built once per evaluation, timed with it
+            for start, batch in chunks:
+                indexed(index, start, batch, buf[:batch.numel()])
+
+        # Untimed: both mask exactly the same (row, movie) cells in every chunk.
+        index, other, same = _ExcludedIndex(exclude, ni, users), torch.zeros_like(buf), True
+        for start, batch in chunks:
+            buf.zero_()
+            other.zero_()
+            scan(batch, buf[:batch.numel()])
+            indexed(index, start, batch, other[:batch.numel()])
+            same = same and bool(torch.equal(torch.isinf(buf), torch.isinf(other)))
+        self.checks["masking_identical"] = same
+        t_o = timed(run_scan, self.slow_repeats, dev)
+        t_h = timed(run_indexed, self.repeats, dev)
+        self.extra["masking_graph"] = {"users": nu, "movies": ni, "excluded": int(train.shape[1] + val.shape[1]),
+                                       "chunk_size": MASK_CHUNK, "chunks": len(chunks)}
+        self.row(f"Evaluation masking, {nu:,} users × {ni:,} movies ({len(chunks)} chunks of {MASK_CHUNK:,})",
+                 t_o["median"], t_h["median"], "s", key="eval_masking", short="evaluation masking",
+                 note=f"synthetic: {MASK_PER_USER} training + 1 validation movies per user masked in every chunk; "
+                      f"original: the previous helpers' scan of all {int(train.shape[1] + val.shape[1]):,} "
+                      f"excluded pairs per chunk; helpers: per-user index built once (topk_items)")
+
     # memory: one fresh child process per (stage, implementation), run after all timings ----
     def memory_row(self, stage, prefix, device, target="", limit=None, key="", note="", short=""):
         """Add a memory row now; its values are filled by :meth:`measure_memory`."""
@@ -465,6 +526,7 @@ class Bench:
     def run(self):
         stages = [("graph construction", self.graph), ("sampling", self.sampling),
                   ("propagation", self.propagation), ("training epoch", self.epoch), ("evaluation", self.evaluation),
+                  ("evaluation masking", self.masking),
                   ("peak memory (child processes)", self.measure_memory)]
         bar = tqdm(stages, desc="benchmarks", disable=quiet_progress(), leave=False)
         for name, fn in bar:

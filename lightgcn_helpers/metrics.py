@@ -1,16 +1,26 @@
 """Full-ranking evaluation: every user against every movie, seen movies masked.
 
-For a user u with held-out relevant movies T_u and the top-K list L_u (after masking
-movies u interacted with in training, and in validation when scoring the test set):
+For a user u with held-out relevant movies T_u (a duplicated (user, movie) pair counts
+once) and the ranked list L_u of list length k (after masking movies u interacted with in
+training, and in validation when scoring the test set):
 
-* Recall@K    = |L_u ∩ T_u| / |T_u|
-* Precision@K = |L_u ∩ T_u| / K
-* NDCG@K      = DCG / IDCG, DCG = Σ_{r=1..K} [L_u[r] ∈ T_u] / log2(r + 1),
-  IDCG = Σ_{r=1..min(K, |T_u|)} 1 / log2(r + 1)
-* HitRate@K   = [|L_u ∩ T_u| > 0]
+* Recall@k    = |L_u ∩ T_u| / |T_u|
+* Precision@k = |L_u ∩ T_u| / k
+* NDCG@k      = DCG / IDCG, DCG = Σ_{r=1..k} [L_u[r] ∈ T_u] / log2(r + 1),
+  IDCG = Σ_{r=1..min(k, |T_u|)} 1 / log2(r + 1)
+* HitRate@k   = [|L_u ∩ T_u| > 0]
 
 each averaged over the users that have at least one held-out movie. Everything is
-vectorized over users (in chunks, to bound memory) and over the K ranks.
+vectorized over users (in chunks, to bound memory) and over the k ranks.
+
+These are the definitions of PyG's ``torch_geometric.metrics`` ``LinkPredRecall``,
+``LinkPredPrecision``, ``LinkPredNDCG`` and ``LinkPredHitRatio`` (torch_geometric 2.8.1;
+``tests/test_metrics.py`` checks that both give the same numbers, for more relevant movies
+than k too), with one difference: PyG counts |T_u| as the number of *columns* of its
+``edge_label_index`` for the user, so a duplicated (user, movie) pair counts twice in the
+Recall denominator and in NDCG's min(k, |T_u|), while it can be hit only once. Here each
+pair counts once. (PyG also averages over its own row ids, not user ids: pass it
+``users`` renumbered 0..U-1.)
 """
 from __future__ import annotations
 
@@ -27,24 +37,58 @@ __all__ = ["topk_items", "ranking_metrics", "evaluate_scores", "evaluate_embeddi
 def topk_items(score_fn: Callable[[Tensor], Tensor], users: Tensor, k: int, num_items: int,
                exclude: Sequence[Tensor] = (), chunk_size: int = 1024) -> Tensor:
     """Top-``k`` movie indices ``(len(users), k)`` by ``score_fn(users_chunk) -> (B, num_items)``,
-    with the ``(2, E)`` interactions in ``exclude`` masked to ``-inf`` for their users."""
+    with the ``(2, E)`` interactions in ``exclude`` masked to ``-inf`` for their users.
+
+    The excluded interactions are indexed by user once (:class:`_ExcludedIndex`, CSR-like) and
+    every user's excluded movies are gathered in one vectorized pass, so each chunk takes a
+    contiguous slice: the masking costs O(E) in all instead of a scan of all E excluded
+    interactions per chunk (O(chunks × E))."""
     users = users.long()
-    excl = [e.to(users.device) for e in exclude if e.numel()]
-    n_rows = max([int(users.max()) + 1 if users.numel() else 0] + [int(e[0].max()) + 1 for e in excl])
+    index = _ExcludedIndex(exclude, num_items, users)
     out = []
     for start in range(0, users.numel(), chunk_size):
         batch = users[start:start + chunk_size]
         scores = score_fn(batch).float().clone()
         if scores.shape != (batch.numel(), num_items):
             raise ValueError(f"score_fn returned {tuple(scores.shape)}, expected {(batch.numel(), num_items)}")
-        row_of = torch.full((n_rows,), -1, dtype=torch.long, device=users.device)
-        row_of[batch] = torch.arange(batch.numel(), device=users.device)  # user -> row in this chunk
-        for e in excl:
-            rows = row_of[e[0]]
-            sel = rows >= 0
-            scores[rows[sel], e[1, sel]] = float("-inf")
+        rows, items = index.entries(start, start + batch.numel())
+        scores[rows, items] = float("-inf")
         out.append(_topk_ties_by_index(scores, k))
     return torch.cat(out) if out else torch.empty(0, k, dtype=torch.long, device=users.device)
+
+
+class _ExcludedIndex:
+    """Every excluded movie of every evaluated user, found once, vectorized: the excluded
+    interactions ``(2, E)`` (several tensors, concatenated) are sorted by user with a CSR-like
+    pointer (user ``u``'s movies are ``items[ptr[u]:ptr[u + 1]]``), and the slices of
+    ``users`` — in their order — are gathered in one pass (``repeat_interleave`` of the
+    per-user counts). The entries of ``users[start:stop]`` are then one contiguous slice:
+    a chunk costs no search at all. On ``users``' device; memory O(E)."""
+
+    def __init__(self, exclude: Sequence[Tensor], num_items: int, users: Tensor):
+        device = users.device
+        excl = [e.to(device).long() for e in exclude if e.numel()]
+        edges = torch.cat(excl, 1) if excl else torch.empty(2, 0, dtype=torch.long, device=device)
+        if edges.numel() and (int(edges.min()) < 0 or int(edges[1].max()) >= num_items):
+            raise ValueError(f"excluded interactions must have users >= 0 and movies in 0..{num_items - 1}, got "
+                             f"users {int(edges[0].min())}..{int(edges[0].max())}, movies "
+                             f"{int(edges[1].min())}..{int(edges[1].max())}")
+        n_rows = max(int(users.max()) + 1 if users.numel() else 0, int(edges[0].max()) + 1 if edges.numel() else 0)
+        items = edges[1, torch.argsort(edges[0], stable=True)]  # grouped by user
+        counts = torch.bincount(edges[0], minlength=n_rows)
+        ptr = torch.cumsum(counts, 0) - counts  # start of each user's group
+        cnt = counts[users]  # per evaluated user, in the order of ``users``
+        ends = torch.cumsum(cnt, 0)
+        total = int(ends[-1]) if ends.numel() else 0
+        self.rows = torch.repeat_interleave(torch.arange(users.numel(), device=device), cnt, output_size=total)
+        within = torch.arange(total, device=device) - (ends - cnt)[self.rows]  # 0, 1, ..., cnt - 1 per user
+        self.items = items[ptr[users][self.rows] + within]
+        self.offsets = torch.cat([ends.new_zeros(1), ends]).tolist()  # users[i]'s entries: offsets[i]:offsets[i+1]
+
+    def entries(self, start: int, stop: int) -> tuple[Tensor, Tensor]:
+        """``(rows, items)``: every excluded movie of ``users[start:stop]``, ``rows`` counted from ``start``."""
+        a, b = self.offsets[start], self.offsets[min(stop, len(self.offsets) - 1)]
+        return self.rows[a:b] - start, self.items[a:b]
 
 
 def _topk_ties_by_index(scores: Tensor, k: int) -> Tensor:
@@ -68,13 +112,14 @@ def _topk_ties_by_index(scores: Tensor, k: int) -> Tensor:
 
 def ranking_metrics(topk: Tensor, users: Tensor, relevant: Tensor, num_items: int,
                     ks: Sequence[int] = (20,)) -> dict[str, float]:
-    """Metrics of ranked lists ``topk`` ``(U, K_max)`` for ``users`` ``(U,)`` against the
-    relevant interactions ``relevant`` ``(2, E)``. Keys like ``'recall@20'``."""
-    keys = edge_keys(relevant, num_items)
-    n_rel = torch.bincount(relevant[0], minlength=int(users.max()) + 1)[users].float()
+    """Metrics of ranked lists ``topk`` ``(U, k_max)`` for ``users`` ``(U,)`` against the
+    relevant interactions ``relevant`` ``(2, E)`` (a duplicated pair counts once). Keys like
+    ``'recall@20'``."""
+    keys = edge_keys(relevant, num_items)  # sorted and unique: a duplicated (user, movie) pair counts once
+    n_rel = torch.bincount(keys // num_items, minlength=int(users.max()) + 1)[users].float()
     if (n_rel == 0).any():
         raise ValueError("every evaluated user needs at least one relevant item")
-    hits = contains(keys, users.unsqueeze(1).expand_as(topk), topk, num_items).float()  # (U, K_max)
+    hits = contains(keys, users.unsqueeze(1).expand_as(topk), topk, num_items).float()  # (U, k_max)
     discount = 1.0 / torch.log2(torch.arange(2, topk.shape[1] + 2, device=topk.device).float())
     res = {}
     for k in ks:

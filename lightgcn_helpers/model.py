@@ -11,11 +11,16 @@ The graph argument ``adj`` may be any of
 
 * a bipartite ``edge_index`` ``(2, 2E)`` ``int64`` (normalization computed on the fly,
   gather/scatter message passing);
-* a torch sparse tensor (COO or CSR) holding the *already normalized*, symmetric ``Ã``
-  (see :func:`lightgcn_helpers.graph.normalized_adjacency`); CSR is fastest on CPU;
+* a torch sparse tensor (COO or CSR) holding the *already normalized* ``Ã``
+  (see :func:`lightgcn_helpers.graph.normalized_adjacency`); CSR is fastest on CPU.
+  ``Ã`` is symmetric, which makes the backward pass cheap (``Ãᵀ = Ã``, no transpose is
+  built); this is checked once per matrix object, not assumed: a non-symmetric matrix gets
+  correct gradients through its transpose (see :meth:`LightGCNConv.transpose_of`);
 * a ``torch_sparse.SparseTensor`` holding ``Ã`` (when torch-sparse is installed).
 """
 from __future__ import annotations
+
+import weakref
 
 import torch
 from torch import Tensor, nn
@@ -23,26 +28,74 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import spmm
 
-__all__ = ["LightGCNConv", "LightGCN", "propagate_matrix_form"]
+__all__ = ["LightGCNConv", "LightGCN", "propagate_matrix_form", "is_symmetric", "sparse_transpose"]
 
 
 def _is_edge_index(adj) -> bool:
     return isinstance(adj, Tensor) and not adj.is_sparse and adj.layout == torch.strided
 
 
-class _SymmetricSpmm(torch.autograd.Function):
-    """``Ã @ X`` for a *symmetric* torch sparse ``Ã``: the backward pass needs ``Ãᵀ @ G``,
-    which is ``Ã @ G`` again, so no transpose of the sparse matrix is ever built
-    (PyTorch's generic sparse backward re-transposes ``Ã`` at every step, ~4× slower)."""
+class _SparseMM(torch.autograd.Function):
+    """``adj @ x`` for a torch sparse ``adj`` (COO or CSR), with the backward pass given its
+    transpose explicitly: ``∂L/∂x = adjᵀ @ ∂L/∂out``. Pass ``adj_t = adj`` itself when ``adj`` is
+    symmetric (LightGCN's ``Ã``): the backward then needs no transpose at all, where PyTorch's
+    generic sparse backward re-transposes the matrix at every step (~4× slower on the CPU).
+    Whether ``adj`` is symmetric is decided by :func:`sparse_transpose`, never assumed.
+
+    No gradient flows into ``adj`` / ``adj_t`` (they must not require one; see
+    :meth:`LightGCNConv.message_and_aggregate`, which falls back to ``torch.sparse.mm`` then).
+    ``adj_t`` is kept with ``ctx.save_for_backward`` (only when ``x`` needs a gradient), which
+    accepts sparse COO and CSR tensors (checked on torch 2.13) and raises if the matrix is
+    modified in place between the forward and the backward pass."""
 
     @staticmethod
-    def forward(ctx, adj: Tensor, x: Tensor) -> Tensor:
-        ctx.adj = adj
+    def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            raise RuntimeError("_SparseMM gives no gradient for the sparse matrix; use torch.sparse.mm "
+                               "when the matrix's values require grad")
+        ctx.save_for_backward(adj_t if ctx.needs_input_grad[2] else None)
         return torch.sparse.mm(adj, x)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        return None, torch.sparse.mm(ctx.adj, grad)
+        (adj_t,) = ctx.saved_tensors
+        grad_x = torch.sparse.mm(adj_t, grad) if ctx.needs_input_grad[2] else None
+        return None, None, grad_x
+
+
+def _sparse_entries(adj: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(row, col, value)`` of a COO or CSR matrix, sorted row-major, duplicates summed."""
+    if adj.layout == torch.sparse_csr:
+        crow = adj.crow_indices()
+        row = torch.repeat_interleave(torch.arange(adj.shape[0], device=crow.device), crow.diff())
+        col, val = adj.col_indices(), adj.values()
+        key = row * adj.shape[1] + col
+        if key.numel() > 1 and not bool((key[1:] > key[:-1]).all()):  # unsorted or repeated columns
+            return _sparse_entries(torch.sparse_coo_tensor(torch.stack([row, col]), val, adj.shape))
+        return row, col, val
+    adj = adj.coalesce()
+    return adj.indices()[0], adj.indices()[1], adj.values()
+
+
+def is_symmetric(adj: Tensor) -> bool:
+    """Is the torch sparse (COO or CSR) matrix exactly equal to its transpose? Compares the
+    entries ``(i, j, value)`` with ``(j, i, value)``, vectorized (one sort, no dense matrix)."""
+    if adj.dim() != 2 or adj.shape[0] != adj.shape[1]:
+        return False
+    row, col, val = _sparse_entries(adj)
+    n = adj.shape[0]
+    order = torch.argsort(col * n + row)  # the transpose's entries, in row-major order
+    return bool(torch.equal(col[order], row) and torch.equal(row[order], col) and torch.equal(val[order], val))
+
+
+def sparse_transpose(adj: Tensor) -> Tensor:
+    """``adjᵀ`` in ``adj``'s layout (COO or CSR) — ``adj`` itself when it is symmetric
+    (:func:`is_symmetric`), so that a symmetric ``Ã`` is never copied."""
+    if is_symmetric(adj):
+        return adj
+    if adj.layout == torch.sparse_csr:
+        return adj.t().to_sparse_csr()  # .t() of a CSR matrix is CSC: convert back
+    return adj.t().coalesce()
 
 
 class LightGCNConv(MessagePassing):
@@ -55,6 +108,34 @@ class LightGCNConv(MessagePassing):
 
     def __init__(self):
         super().__init__(aggr="add")
+        # id(adj) -> (weak reference to adj, adj._version, adjᵀ or None when adj is symmetric);
+        # see :meth:`transpose_of`
+        self._transposes: dict[int, tuple[weakref.ref, int, Tensor | None]] = {}
+
+    def __getstate__(self):  # pickling / deepcopy: the cache holds weak references, rebuild it lazily
+        state = super().__getstate__()  # nn.Module: a copy of __dict__
+        state["_transposes"] = {}
+        return state
+
+    def transpose_of(self, adj: Tensor) -> Tensor:
+        """``adjᵀ`` for the backward pass of a sparse ``adj``, determined once per adjacency
+        *object*: the first call checks symmetry (:func:`is_symmetric`; ``adj`` itself is used
+        when symmetric, else the transpose is built) and caches the answer under ``id(adj)``,
+        so training, which propagates over the same ``Ã`` at every step, pays the check once.
+        The entry is dropped when ``adj`` is garbage collected (the cache never keeps ``adj``
+        alive) and recomputed when ``adj`` is modified in place (its version counter changes)."""
+        key, cache = id(adj), self._transposes
+        hit = cache.get(key)
+        if hit is not None and hit[0]() is adj and hit[1] == adj._version:
+            return adj if hit[2] is None else hit[2]
+        adj_t = sparse_transpose(adj)
+
+        def forget(ref, key=key, cache=cache):  # adj was garbage collected
+            if key in cache and cache[key][0] is ref:
+                del cache[key]
+
+        cache[key] = (weakref.ref(adj, forget), adj._version, None if adj_t is adj else adj_t)
+        return adj_t
 
     def forward(self, x: Tensor, adj, edge_weight: Tensor | None = None) -> Tensor:
         """``x`` ``(N, d)`` → ``(N, d)``. ``edge_weight`` is the normalization of an
@@ -68,7 +149,11 @@ class LightGCNConv(MessagePassing):
 
     def message_and_aggregate(self, adj_t, x: Tensor) -> Tensor:
         if isinstance(adj_t, Tensor) and adj_t.layout in (torch.sparse_csr, torch.sparse_coo):
-            return _SymmetricSpmm.apply(adj_t, x)  # Ã is symmetric (see the class docstring)
+            # (PyG's name ``adj_t``: the matrix M of ``out = M @ x``; for LightGCN M = Ã.)
+            if adj_t.requires_grad or not (x.requires_grad and torch.is_grad_enabled()):
+                # learnable edge weights: PyTorch's generic sparse backward; no gradient: no backward
+                return torch.sparse.mm(adj_t, x)
+            return _SparseMM.apply(adj_t, self.transpose_of(adj_t), x)
         # torch_sparse.SparseTensor: on the CPU, PyG converts it to a torch CSR matrix for every
         # product, and PyTorch warns ("invariant checks are implicitly disabled", "CSR ... beta")
         # unless the invariant checks are switched off explicitly.

@@ -1,17 +1,66 @@
 import pytest
+import torch
 
+import lightgcn_helpers.env as env
 from lightgcn_helpers.env import median_seconds, time_calls
 
 
-def test_time_calls_warms_up_then_times_each_call():
+class FakeClock:
+    """``time.perf_counter`` replacement: the time moves only when a timed function advances it."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.reads = []
+
+    def __call__(self):
+        self.reads.append(self.now)
+        return self.now
+
+
+def test_time_calls_warms_up_then_times_each_call(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(env.time, "perf_counter", clock)
+    durations = iter([50.0, 60.0, 0.5, 2.0, 0.25, 8.0])  # two warm-up calls, then four timed ones
     calls = []
-    times = time_calls(lambda: calls.append(1), repeats=4, warmup=2)
-    assert len(calls) == 6 and len(times) == 4
-    assert all(t >= 0 for t in times)
+
+    def fn():
+        calls.append(1)
+        clock.now += next(durations)
+
+    times = time_calls(fn, repeats=4, warmup=2)
+    assert len(calls) == 6
+    assert times == [0.5, 2.0, 0.25, 8.0]  # the warm-up calls (50 s, 60 s) are not measured
+    assert len(clock.reads) == 8  # one start and one stop reading per timed call
+
+
+def test_time_calls_waits_for_the_gpu_around_each_call(monkeypatch):
+    clock, events = FakeClock(), []
+    monkeypatch.setattr(env.time, "perf_counter", lambda: events.append("clock") or clock())
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: events.append(f"sync {device}"))
+
+    def fn():
+        events.append("fn")
+        clock.now += 3.0
+
+    assert time_calls(fn, repeats=2, warmup=1, device="cuda:0") == [3.0, 3.0]
+    timed_call = ["sync cuda:0", "clock", "fn", "sync cuda:0", "clock"]
+    assert events == ["fn"] + timed_call * 2
+    events.clear()
+    time_calls(fn, repeats=1, warmup=0, device="cpu")
+    assert events == ["clock", "fn", "clock"]  # no synchronisation on the CPU
 
 
 def test_median_seconds_is_the_median_of_the_calls(monkeypatch):
-    import lightgcn_helpers.env as env
-
     monkeypatch.setattr(env, "time_calls", lambda fn, repeats, warmup, device: [3.0, 1.0, 100.0])
     assert median_seconds(lambda: None, repeats=3) == pytest.approx(3.0)
+
+
+def test_median_seconds_with_a_fake_clock(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(env.time, "perf_counter", clock)
+    durations = iter([99.0, 4.0, 1.0, 7.0, 2.0])  # warm-up, then 4 calls: median of 1, 2, 4, 7 is 3
+
+    def fn():
+        clock.now += next(durations)
+
+    assert median_seconds(fn, repeats=4, warmup=1) == 3.0

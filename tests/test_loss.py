@@ -1,26 +1,31 @@
+import math
+
+import pytest
 import torch
 
-from lightgcn_helpers.loss import bpr_loss, l2_regularization
+from lightgcn_helpers.loss import bpr_batch_loss, bpr_loss, bpr_shared_negatives_loss, l2_regularization
 
 
-def test_bpr_is_lower_bounded_and_decreasing():
+def test_bpr_values_by_hand():
     pos = torch.tensor([0.0, 1.0, 5.0])
     neg = torch.zeros(3)
-    assert bpr_loss(pos, neg) > 0
-    # far better ranked positives push the loss towards 0, never below
-    assert 0 <= bpr_loss(pos + 100, neg) < 1e-6
+    # -ln σ(x) = ln(1 + e^-x)
+    expected = (math.log(2) + math.log1p(math.exp(-1)) + math.log1p(math.exp(-5))) / 3
+    assert bpr_loss(pos, neg).item() == pytest.approx(expected, rel=1e-6)
+    # far better ranked positives push the loss towards 0, far worse ones make it linear in the gap
+    assert bpr_loss(pos + 100, neg).item() < 1e-6
+    assert bpr_loss(torch.tensor([-100.0]), torch.tensor([0.0])).item() == pytest.approx(100.0)
     assert bpr_loss(pos, neg) < bpr_loss(pos - 1, neg)
 
 
 def test_bpr_equals_minus_log_sigmoid():
-    pos, neg = torch.randn(50), torch.randn(50)
+    g = torch.Generator().manual_seed(0)
+    pos, neg = torch.randn(50, generator=g), torch.randn(50, generator=g)
     expected = -torch.log(torch.sigmoid(pos - neg)).mean()
     torch.testing.assert_close(bpr_loss(pos, neg), expected)
 
 
 def test_bpr_shape_mismatch():
-    import pytest
-
     with pytest.raises(ValueError, match="same shape"):
         bpr_loss(torch.zeros(3), torch.zeros(4))
 
@@ -31,32 +36,41 @@ def test_l2_regularization():
     assert l2_regularization(a, b).item() == 5.0
 
 
-def test_batch_loss_matches_the_two_terms():
-    from lightgcn_helpers.loss import bpr_batch_loss
+def reference_loss(emb, emb0, users, pos, negs, weight_decay, hardest=None):
+    """The objective written out pair by pair from the formula (no shared gathers, no topk):
 
+        mean over the kept (u, i, j) of softplus(ŷ_uj - ŷ_ui)
+        + λ · ½ Σ_b (‖e_u⁰‖² + ‖e_i⁰‖² + mean_j ‖e_j⁰‖²) / B
+
+    ``negs[b]``: the list of negative node ids of positive ``b``; ``hardest=m`` keeps, for each
+    positive, the ``m`` negatives with the highest score ŷ_uj. Differentiable (for gradient checks)."""
+    terms, reg = [], 0.0
+    for b in range(len(users)):
+        u, i = int(users[b]), int(pos[b])
+        s_pos = torch.dot(emb[u], emb[i])
+        scored = sorted(((torch.dot(emb[u], emb[j]), j) for j in negs[b]), key=lambda t: -t[0].detach().item())
+        kept = scored if hardest is None else scored[:hardest]
+        terms += [torch.log1p(torch.exp(s_neg - s_pos)) for s_neg, _ in kept]
+        mean_neg_sq = sum(emb0[j].pow(2).sum() for j in negs[b]) / len(negs[b])
+        reg = reg + emb0[u].pow(2).sum() + emb0[i].pow(2).sum() + mean_neg_sq
+    return torch.stack(terms).mean() + weight_decay * 0.5 * reg / len(users)
+
+
+def test_batch_loss_one_and_several_negatives():
     torch.manual_seed(0)
     emb, emb0 = torch.randn(10, 4), torch.randn(10, 4)
     users, pos, neg = torch.tensor([0, 1, 2]), torch.tensor([5, 6, 7]), torch.tensor([8, 9, 5])
+    # one negative: BPR + λ·L2 of the triple, through the two simple functions
     expected = bpr_loss((emb[users] * emb[pos]).sum(-1), (emb[users] * emb[neg]).sum(-1)) + 0.1 * l2_regularization(
         emb0[users], emb0[pos], emb0[neg])
     torch.testing.assert_close(bpr_batch_loss(emb, emb0, users, pos, neg, 0.1), expected)
-    # n negatives: the mean over all pairs
+    torch.testing.assert_close(bpr_batch_loss(emb, emb0, users, pos, neg, 0.1),
+                               reference_loss(emb, emb0, users, pos, [[8], [9], [5]], 0.1))
+    # n negatives: the mean over all B·n pairs, the mean negative norm in the L2 term
     neg2 = torch.tensor([[8, 9], [9, 5], [5, 8]])
-    pairs = [bpr_batch_loss(emb, emb0, users, pos, neg2[:, k], 0.0) for k in range(2)]
-    torch.testing.assert_close(bpr_batch_loss(emb, emb0, users, pos, neg2, 0.0), sum(pairs) / 2)
-
-
-def test_shared_negatives_loss_equals_per_pair_loss():
-    from lightgcn_helpers.loss import bpr_batch_loss, bpr_shared_negatives_loss
-
-    torch.manual_seed(1)
-    emb, emb0 = torch.randn(12, 4), torch.randn(12, 4)
-    users = torch.tensor([0, 1, 0, 2, 1])
-    pos = torch.tensor([6, 7, 8, 9, 6])
-    distinct, row = torch.unique(users, return_inverse=True)
-    neg = torch.tensor([[10, 11, 7], [8, 9, 10], [11, 6, 7]])  # one row per distinct user
-    shared = bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.3)
-    torch.testing.assert_close(shared, bpr_batch_loss(emb, emb0, users, pos, neg[row], 0.3))
+    for lam in (0.0, 0.1):
+        torch.testing.assert_close(bpr_batch_loss(emb, emb0, users, pos, neg2, lam),
+                                   reference_loss(emb, emb0, users, pos, neg2.tolist(), lam))
 
 
 def _shared_batch():
@@ -65,32 +79,41 @@ def _shared_batch():
     users = torch.tensor([0, 1, 0, 2, 1])
     pos = torch.tensor([6, 7, 8, 9, 6])
     row = torch.unique(users, return_inverse=True)[1]
-    neg = torch.tensor([[10, 11, 7], [8, 9, 10], [11, 6, 7]])
+    neg = torch.tensor([[10, 11, 7], [8, 9, 10], [11, 6, 7]])  # one row per distinct user
     return emb, emb0, users, pos, row, neg
 
 
-def test_hardest_negatives_keep_the_highest_scored():
-    from lightgcn_helpers.loss import bpr_shared_negatives_loss
-
+def test_shared_negatives_loss_equals_the_formula():
     emb, emb0, users, pos, row, neg = _shared_batch()
-    # m = n is the plain loss; m = 1 is BPR against each positive's highest-scored candidate
-    torch.testing.assert_close(bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.2, hardest=3),
-                               bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.2))
-    neg_scores = (emb[users].unsqueeze(1) * emb[neg[row]]).sum(-1)  # (B, n)
-    pos_scores = (emb[users] * emb[pos]).sum(-1)
-    expected = bpr_loss(pos_scores, neg_scores.max(1).values)
+    per_pair = neg[row].tolist()  # each positive gets its user's row of negatives
+    for lam in (0.0, 0.3):
+        torch.testing.assert_close(bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, lam),
+                                   reference_loss(emb, emb0, users, pos, per_pair, lam))
+
+
+@pytest.mark.parametrize("hardest", [1, 2, 3])
+def test_hardest_negatives_keep_the_highest_scored(hardest):
+    emb, emb0, users, pos, row, neg = _shared_batch()
+    loss = bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.2, hardest=hardest)
+    expected = reference_loss(emb, emb0, users, pos, neg[row].tolist(), 0.2, hardest=hardest)
+    torch.testing.assert_close(loss, expected)
+    # and the gradient (only the kept pairs and all candidates' L2 contribute)
+    (grad,) = torch.autograd.grad(loss, emb)
+    (expected_grad,) = torch.autograd.grad(expected, emb)
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_hardest_one_is_bpr_against_the_highest_scored_candidate():
+    emb, emb0, users, pos, row, neg = _shared_batch()
+    with torch.no_grad():
+        neg_scores = (emb[users].unsqueeze(1) * emb[neg[row]]).sum(-1)  # (B, n)
+        pos_scores = (emb[users] * emb[pos]).sum(-1)
+        expected = bpr_loss(pos_scores, neg_scores.max(1).values)
+        assert not torch.allclose(expected, bpr_loss(pos_scores.repeat_interleave(3), neg_scores.flatten()))
     torch.testing.assert_close(bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=1), expected)
-    # the two hardest of three: the mean over the pairs without each positive's easiest negative
-    top2 = neg_scores.topk(2, dim=1).values
-    expected2 = torch.nn.functional.softplus(top2 - pos_scores.unsqueeze(1)).mean()
-    loss2 = bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=2)
-    torch.testing.assert_close(loss2, expected2)
-    assert loss2 >= 0
 
 
 def test_hardest_negatives_ignore_easy_ones_in_the_gradient():
-    from lightgcn_helpers.loss import bpr_shared_negatives_loss
-
     emb, emb0, users, pos, row, neg = _shared_batch()
     with torch.no_grad():
         emb[11] = -100 * emb[0]  # movie 11 is a hopeless negative for user 0 ...
@@ -101,10 +124,8 @@ def test_hardest_negatives_ignore_easy_ones_in_the_gradient():
 
 
 def test_hardest_out_of_range():
-    import pytest
-
-    from lightgcn_helpers.loss import bpr_shared_negatives_loss
-
     emb, emb0, users, pos, row, neg = _shared_batch()
     with pytest.raises(ValueError, match="hardest"):
         bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=4)
+    with pytest.raises(ValueError, match="hardest"):
+        bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=0)

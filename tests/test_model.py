@@ -35,12 +35,13 @@ def test_all_graph_formats_agree_with_matrix_form(model, layout, dense_norm):
 
 
 @pytest.mark.skipif(not has_torch_sparse(), reason="torch-sparse not installed")
-def test_sparse_tensor_input(model):
+def test_sparse_tensor_input(model, dense_norm):
     from torch_sparse import SparseTensor
 
     a = normalized_adjacency(EDGES, USERS, ITEMS, "coo")
     st = SparseTensor(row=a.indices()[0], col=a.indices()[1], value=a.values(), sparse_sizes=a.shape)
-    torch.testing.assert_close(model.propagate_embeddings(st), model.propagate_embeddings(a))
+    expected = propagate_matrix_form(model.embedding.weight, dense_norm(EDGES, USERS, ITEMS).float(), 3)
+    torch.testing.assert_close(model.propagate_embeddings(st), expected)
 
 
 def test_matches_pyg_lightgcn(model):
@@ -48,18 +49,6 @@ def test_matches_pyg_lightgcn(model):
     pyg.embedding.weight.data.copy_(model.embedding.weight.data)
     ei = bipartite_edge_index(EDGES, USERS)
     torch.testing.assert_close(model.propagate_embeddings(ei), pyg.get_embedding(ei))
-
-
-def test_gradients_of_csr_path_match_edge_index_path(model):
-    ei = bipartite_edge_index(EDGES, USERS)
-    csr = normalized_adjacency(EDGES, USERS, ITEMS, "csr")
-    w = torch.randn(USERS + ITEMS, 8)
-    grads = []
-    for adj in (ei, csr):
-        model.zero_grad()
-        (model.propagate_embeddings(adj) * w).sum().backward()
-        grads.append(model.embedding.weight.grad.clone())
-    torch.testing.assert_close(grads[0], grads[1])
 
 
 def test_zero_layers_is_matrix_factorization():
@@ -79,3 +68,163 @@ def test_bad_inputs():
         LightGCN(USERS, ITEMS, 4, num_layers=2, alpha=torch.ones(2))
     with pytest.raises(ValueError, match="node"):
         LightGCN(USERS, ITEMS, 4).propagate_embeddings(torch.tensor([[0], [USERS + ITEMS]]))
+
+
+# --- the sparse product's backward: Ãᵀ @ G, checked against dense autograd -------------
+
+def _non_symmetric(n=USERS + ITEMS, seed=0):
+    """A random dense (n, n) matrix with ~40 % non-zeros and no symmetry."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.rand(n, n, generator=g) * (torch.rand(n, n, generator=g) < 0.4)
+    assert not torch.equal(a, a.T)
+    return a
+
+
+def _sparse(dense, layout):
+    return dense.to_sparse_csr() if layout == "csr" else dense.to_sparse_coo()
+
+
+def _dense_grad(dense, x, w, layers=1):
+    """∂/∂x of Σ (A^layers x) ⊙ w by torch.autograd on dense matrices: the reference."""
+    x = x.detach().clone().requires_grad_(True)
+    out = x
+    for _ in range(layers):
+        out = dense @ out
+    (out * w).sum().backward()
+    return out.detach(), x.grad
+
+
+@pytest.mark.parametrize("layout", ["coo", "csr"])
+def test_conv_gradient_of_non_symmetric_matrix_matches_dense_autograd(layout):
+    a = _non_symmetric()
+    x = torch.randn(a.shape[0], 3, requires_grad=True)
+    w = torch.randn(a.shape[0], 3)
+    conv = LightGCNConv()
+    out = conv(x, _sparse(a, layout))
+    (out * w).sum().backward()
+    expected_out, expected_grad = _dense_grad(a, x, w)
+    torch.testing.assert_close(out.detach(), expected_out)
+    torch.testing.assert_close(x.grad, expected_grad)
+    # a symmetric matrix would give Aᵀ w = A w: make sure the test can tell them apart
+    assert not torch.allclose(expected_grad, a @ w)
+
+
+@pytest.mark.parametrize("layout", ["coo", "csr"])
+def test_model_gradient_of_non_symmetric_matrix_matches_dense_autograd(model, layout):
+    a = _non_symmetric(seed=1)
+    w = torch.randn(USERS + ITEMS, 8)
+    model.zero_grad()
+    (model.propagate_embeddings(_sparse(a, layout)) * w).sum().backward()
+    e0 = model.embedding.weight.detach().clone().requires_grad_(True)
+    (propagate_matrix_form(e0, a, 3) * w).sum().backward()  # dense A @ x: torch.autograd's own backward
+    torch.testing.assert_close(model.embedding.weight.grad, e0.grad)
+
+
+@pytest.mark.parametrize("layout", ["coo", "csr"])
+def test_gradients_of_sparse_paths_match_edge_index_path(model, layout):
+    ei = bipartite_edge_index(EDGES, USERS)
+    adj = normalized_adjacency(EDGES, USERS, ITEMS, layout)
+    w = torch.randn(USERS + ITEMS, 8)
+    grads = []
+    for graph in (ei, adj):
+        model.zero_grad()
+        (model.propagate_embeddings(graph) * w).sum().backward()
+        grads.append(model.embedding.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1])
+    assert model.conv.transpose_of(adj) is adj  # symmetric Ã: no transpose is ever built
+
+
+def test_symmetry_is_checked_once_per_adjacency_object(model, monkeypatch):
+    import lightgcn_helpers.model as m
+
+    calls = []
+    real = m.is_symmetric
+    monkeypatch.setattr(m, "is_symmetric", lambda adj: calls.append(id(adj)) or real(adj))
+    adj = normalized_adjacency(EDGES, USERS, ITEMS, "csr")
+    for _ in range(4):  # four training steps over the same Ã, three layers each
+        model.propagate_embeddings(adj).sum().backward()
+    assert calls == [id(adj)]
+    other = normalized_adjacency(EDGES, USERS, ITEMS, "csr")  # equal, but another object: checked again
+    model.propagate_embeddings(other).sum().backward()
+    assert len(calls) == 2
+
+
+def test_in_place_change_of_the_matrix_is_noticed():
+    a = _non_symmetric(seed=2)
+    sym = a + a.T
+    adj = sym.to_sparse_coo().coalesce()
+    conv = LightGCNConv()
+    x, w = torch.randn(a.shape[0], 2, requires_grad=True), torch.randn(a.shape[0], 2)
+    conv(x, adj).sum().backward()  # cached as symmetric
+    with torch.no_grad():
+        adj.values()[0] += 1.0  # breaks the symmetry in place
+    changed = adj.to_dense()
+    x.grad = None
+    (conv(x, adj) * w).sum().backward()
+    torch.testing.assert_close(x.grad, _dense_grad(changed, x, w)[1])
+
+
+def test_conv_without_gradients():
+    a = _non_symmetric(seed=3)
+    x = torch.randn(a.shape[0], 3)  # requires_grad=False
+    for layout in ("coo", "csr"):
+        out = LightGCNConv()(x, _sparse(a, layout))
+        assert not out.requires_grad
+        torch.testing.assert_close(out, a @ x)
+    xg = x.clone().requires_grad_(True)
+    with torch.no_grad():
+        out = LightGCNConv()(xg, _sparse(a, "csr"))
+    assert not out.requires_grad
+    torch.testing.assert_close(out, a @ x)
+
+
+def test_learnable_matrix_values_get_pytorchs_gradient():
+    a = _non_symmetric(seed=4)
+    adj = a.to_sparse_coo().coalesce().requires_grad_(True)
+    x = torch.randn(a.shape[0], 2, requires_grad=True)
+    LightGCNConv()(x, adj).sum().backward()
+    dense = a.clone().requires_grad_(True)
+    x2 = x.detach().clone().requires_grad_(True)
+    (dense @ x2).sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad)
+    torch.testing.assert_close(adj.grad.to_dense(), dense.grad * (a != 0))  # only the stored entries
+
+
+def test_is_symmetric_and_sparse_transpose():
+    from lightgcn_helpers.model import is_symmetric, sparse_transpose
+
+    for layout in ("coo", "csr"):
+        sym = normalized_adjacency(EDGES, USERS, ITEMS, layout)
+        assert is_symmetric(sym) and sparse_transpose(sym) is sym
+        a = _non_symmetric(seed=5)
+        s = _sparse(a, layout)
+        assert not is_symmetric(s)
+        t = sparse_transpose(s)
+        assert t.layout == s.layout
+        torch.testing.assert_close(t.to_dense(), a.T)
+    assert not is_symmetric(torch.ones(2, 3).to_sparse_coo())  # not square
+    pattern_only = torch.tensor([[0.0, 1.0], [2.0, 0.0]])  # symmetric pattern, different values
+    assert not is_symmetric(pattern_only.to_sparse_csr())
+
+
+def test_model_survives_deepcopy_after_use(model):
+    import copy
+
+    adj = normalized_adjacency(EDGES, USERS, ITEMS, "csr")
+    model.propagate_embeddings(adj).sum().backward()
+    clone = copy.deepcopy(model)
+    torch.testing.assert_close(clone.propagate_embeddings(adj), model.propagate_embeddings(adj))
+
+
+def test_transpose_cache_forgets_collected_matrices():
+    import gc
+
+    conv = LightGCNConv()
+    x = torch.randn(USERS + ITEMS, 2, requires_grad=True)
+    for seed in range(3):  # e.g. one adjacency per fold or per experiment
+        adj = _non_symmetric(seed=seed).to_sparse_csr()
+        conv(x, adj).sum().backward()
+        assert len(conv._transposes) == 1  # the previous adjacency (and its transpose) is gone
+    del adj
+    gc.collect()
+    assert conv._transposes == {}

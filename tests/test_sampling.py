@@ -32,6 +32,20 @@ def test_seeded():
     a = BPRSampler(EDGES, 3, 5, seed=7).sample(50)
     b = BPRSampler(EDGES, 3, 5, seed=7).sample(50)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
+    c = BPRSampler(EDGES, 3, 5, seed=8).sample(50)
+    assert not all(torch.equal(x, y) for x, y in zip(a, c))  # the seed matters
+
+
+def test_negatives_are_uniform_over_the_movies_a_user_did_not_like():
+    s = BPRSampler(EDGES, 3, 5, seed=4)
+    n = 4000
+    for user, allowed in ((0, [3, 4]), (1, [0, 1, 2, 4]), (2, [1, 2, 3])):
+        neg = s.negatives(torch.full((n,), user))
+        share = torch.bincount(neg, minlength=5).float() / n
+        expected = torch.zeros(5)
+        expected[allowed] = 1 / len(allowed)
+        # binomial standard deviation <= sqrt(0.25 / 4000) ≈ 0.008: 0.04 is 5 of them
+        assert (share - expected).abs().max() < 0.04, (user, share)
 
 
 def test_user_who_liked_everything_fails_clearly():
