@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["bpr_loss", "l2_regularization", "bpr_batch_loss", "bpr_shared_negatives_loss"]
+__all__ = ["bpr_loss", "l2_regularization", "bpr_batch_loss", "bpr_shared_negatives_loss", "pair_scores"]
 
 
 def bpr_loss(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
@@ -51,6 +51,51 @@ def bpr_batch_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, neg: T
     return bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg.reshape(b, -1), weight_decay)
 
 
+_CHUNK = 2048  # rows of candidates scored at once: keeps temporaries at a few MB
+
+
+def _chunked_scores(emb: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    out = torch.empty(b.shape, dtype=emb.dtype, device=emb.device)
+    for s in range(0, a.numel(), _CHUNK):  # a loop over chunks of rows, not over pairs
+        c = slice(s, s + _CHUNK)
+        out[c] = torch.bmm(emb[b[c]], emb[a[c]].unsqueeze(2)).squeeze(2)
+    return out
+
+
+class _PairScores(torch.autograd.Function):
+    """``out[r, k] = emb[a[r]] · emb[b[r, k]]`` for node indices ``a`` ``(R,)`` and ``b``
+    ``(R, n)``, computed in chunks of rows: neither pass materialises the ``(R, n, d)`` tensor of
+    gathered rows or of their gradients (hundreds of MB on a graph like Gowalla, which the
+    allocator would map and page-fault into memory at every step). The backward pass adds the
+    gradients into the ``(N, d)`` table with ``index_add_``."""
+
+    @staticmethod
+    def forward(ctx, emb: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        ctx.save_for_backward(emb, a, b)
+        return _chunked_scores(emb, a, b)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        emb, a, b = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        out = torch.zeros_like(emb)
+        for s in range(0, a.numel(), _CHUNK):
+            c = slice(s, s + _CHUNK)
+            g, ea, eb = grad[c], emb[a[c]], emb[b[c]]
+            out.index_add_(0, a[c], torch.bmm(g.unsqueeze(1), eb).squeeze(1))  # Σ_k g_rk e_b
+            out.index_add_(0, b[c].reshape(-1), (g.unsqueeze(2) * ea.unsqueeze(1)).reshape(-1, emb.shape[1]))
+        return out, None, None
+
+
+def pair_scores(emb: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """Inner products ``emb[a[r]] · emb[b[r, k]]``, shape ``b.shape``: one user row ``a[r]``
+    against its ``n`` candidate rows ``b[r]`` (differentiable in ``emb``, memory-lean)."""
+    if torch.is_grad_enabled() and emb.requires_grad:
+        return _PairScores.apply(emb, a, b)
+    return _chunked_scores(emb, a, b)
+
+
 def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, row: Tensor,
                               neg: Tensor, weight_decay: float, hardest: int | None = None) -> Tensor:
     """:func:`bpr_batch_loss` when each distinct user's ``n`` negatives are shared by all
@@ -59,7 +104,7 @@ def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Ten
     ``users``, ``pos``: node indices ``(B,)``; ``neg``: movie node indices ``(U_b, n)``,
     one row per distinct user; ``row`` ``(B,)``: the row of ``neg`` for each positive.
     Same objective as :func:`bpr_batch_loss` with ``neg[row]`` as negatives, but only
-    ``U_b·n`` negative embeddings are gathered and scored instead of ``B·n``.
+    ``U_b·n`` negative scores are computed instead of ``B·n``.
 
     ``hardest=m`` (``1 ≤ m ≤ n``): the ``n`` sampled movies are *candidates*; each positive
     is trained against the ``m`` of them the model currently scores highest — dynamic
@@ -67,20 +112,25 @@ def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Ten
     ``B·m`` hardest pairs (still ``softplus ≥ 0``); easy negatives, which a ranking model
     already puts far below the liked movie, no longer dilute the gradient. The L2 term is
     unchanged (all candidates). ``None`` (or ``m = n``) keeps every negative.
+
+    Since ``ŷ_uj − ŷ_ui`` orders the candidates of a user the same way for every liked movie
+    ``i``, the hardest ``m`` are chosen once per distinct user, from scores computed without
+    gradient; only those ``U_b·m`` scores are recomputed for the backward pass.
     """
     b = users.numel()
     ub, n = neg.shape
+    if hardest is not None and not 1 <= hardest <= n:
+        raise ValueError(f"hardest must be between 1 and the number of negatives ({n}), got {hardest}")
     first = torch.zeros(ub, dtype=torch.long, device=row.device).scatter_(0, row, torch.arange(b, device=row.device))
-    u = emb[users]
-    pos_scores = torch.einsum("bd,bd->b", u, emb[pos])  # (B,): ŷ_ui, no (B, d) product temporary
-    j = emb[neg.reshape(-1)].view(ub, n, -1)  # (U_b, n, d): the only large gather
-    neg_scores = torch.bmm(j, u[first].unsqueeze(2)).squeeze(2)  # (U_b, n): each distinct user once
-    diff = neg_scores[row] - pos_scores.unsqueeze(1)  # (B, n): ŷ_uj - ŷ_ui
+    owner = users[first]  # (U_b,): the user node of each row of neg
+    used = neg
     if hardest is not None and hardest != n:
-        if not 1 <= hardest <= n:
-            raise ValueError(f"hardest must be between 1 and the number of negatives ({n}), got {hardest}")
-        diff = diff.topk(hardest, dim=1, sorted=False).values  # the m highest-scored negatives
-    loss = F.softplus(diff).mean()
+        with torch.no_grad():  # rank the candidates, then keep the m highest-scored ones
+            top = pair_scores(emb.detach(), owner, neg).topk(hardest, dim=1, sorted=False).indices
+        used = neg.gather(1, top)
+    neg_scores = pair_scores(emb, owner, used)  # (U_b, m): each distinct user once
+    pos_scores = torch.einsum("bd,bd->b", emb.index_select(0, users), emb.index_select(0, pos))  # ŷ_ui
+    loss = F.softplus(neg_scores[row] - pos_scores.unsqueeze(1)).mean()  # (B, m) margins ŷ_uj - ŷ_ui
     # L2 of the layer-0 rows involved, from the squared norm of every node: gathering scalars
     # instead of d-dimensional rows. A negative row of a user with c positives in the batch
     # counts c/n times (the mean negative norm, per positive).

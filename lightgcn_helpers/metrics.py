@@ -31,30 +31,48 @@ from torch import Tensor
 
 from .sampling import contains, edge_keys
 
-__all__ = ["topk_items", "ranking_metrics", "evaluate_scores", "evaluate_embeddings", "embedding_scorer"]
+__all__ = ["auto_chunk_size", "topk_items", "ranking_metrics", "evaluate_scores", "evaluate_embeddings", "embedding_scorer"]
 
 
 def topk_items(score_fn: Callable[[Tensor], Tensor], users: Tensor, k: int, num_items: int,
-               exclude: Sequence[Tensor] = (), chunk_size: int = 1024) -> Tensor:
+               exclude: Sequence[Tensor] = (), chunk_size: int | None = None) -> Tensor:
     """Top-``k`` movie indices ``(len(users), k)`` by ``score_fn(users_chunk) -> (B, num_items)``,
     with the ``(2, E)`` interactions in ``exclude`` masked to ``-inf`` for their users.
 
     The excluded interactions are indexed by user once (:class:`_ExcludedIndex`, CSR-like) and
     every user's excluded movies are gathered in one vectorized pass, so each chunk takes a
     contiguous slice: the masking costs O(E) in all instead of a scan of all E excluded
-    interactions per chunk (O(chunks × E))."""
+    interactions per chunk (O(chunks × E)).
+
+    ``chunk_size`` users are scored at once; the default keeps a chunk's scores near 8 MB
+    (:func:`auto_chunk_size`): larger blocks are fresh memory maps that the kernel must fault
+    in and zero on every chunk, which costs more than the extra calls.
+
+    The scores are masked in place: ``score_fn`` must return a tensor it does not keep
+    (a view, e.g. an ``expand``, is copied first)."""
     users = users.long()
+    chunk_size = chunk_size or auto_chunk_size(num_items)
     index = _ExcludedIndex(exclude, num_items, users)
     out = []
     for start in range(0, users.numel(), chunk_size):
         batch = users[start:start + chunk_size]
-        scores = score_fn(batch).float().clone()
+        scores = score_fn(batch)
+        if scores.dtype != torch.float32:
+            scores = scores.float()  # a new tensor
+        elif scores._base is not None or not scores.is_contiguous():
+            scores = scores.clone()  # a view of something else: never write into it
         if scores.shape != (batch.numel(), num_items):
             raise ValueError(f"score_fn returned {tuple(scores.shape)}, expected {(batch.numel(), num_items)}")
         rows, items = index.entries(start, start + batch.numel())
         scores[rows, items] = float("-inf")
         out.append(_topk_ties_by_index(scores, k))
     return torch.cat(out) if out else torch.empty(0, k, dtype=torch.long, device=users.device)
+
+
+def auto_chunk_size(num_items: int, target_bytes: int = 8 << 20) -> int:
+    """Users per chunk so that a chunk's ``float32`` scores take about ``target_bytes``
+    (between 16 and 1,024 users): 215 on MovieLens (9,724 movies), 51 on Gowalla (40,981 items)."""
+    return int(max(16, min(1024, target_bytes // (4 * max(num_items, 1)))))
 
 
 class _ExcludedIndex:
@@ -96,9 +114,11 @@ def _topk_ties_by_index(scores: Tensor, k: int) -> Tensor:
     ranked by ascending movie index. ``torch.topk`` leaves the order of ties to the
     implementation (it differs between CPU and CUDA and between versions), which makes
     models with many exact ties (popularity: integer counts) give machine-dependent metrics."""
-    vals, idx = torch.topk(scores, k, dim=1)
-    kth = vals[:, -1:]
-    ambiguous = (scores == kth).sum(1) > (vals == kth).sum(1)  # more tied movies than slots left
+    vals, idx = torch.topk(scores, min(k + 1, scores.shape[1]), dim=1)
+    kth = vals[:, k - 1:k]
+    # a tie crosses the cut when the (k+1)-th score equals the k-th: only then can the order matter
+    ambiguous = (vals[:, k] == vals[:, k - 1]) if vals.shape[1] > k else torch.zeros_like(kth[:, 0], dtype=torch.bool)
+    vals, idx = vals[:, :k], idx[:, :k]
     if ambiguous.any():
         s = scores[ambiguous]
         t = kth[ambiguous]
@@ -137,7 +157,8 @@ def ranking_metrics(topk: Tensor, users: Tensor, relevant: Tensor, num_items: in
 
 
 def evaluate_scores(score_fn: Callable[[Tensor], Tensor], eval_edges: Tensor, num_items: int,
-                    exclude: Sequence[Tensor] = (), ks: Sequence[int] = (20,), chunk_size: int = 1024) -> dict[str, float]:
+                    exclude: Sequence[Tensor] = (), ks: Sequence[int] = (20,), chunk_size: int | None = None
+                    ) -> dict[str, float]:
     """Rank all movies for every user that has an ``eval_edges`` interaction, masking
     ``exclude`` (training, plus validation when testing); return :func:`ranking_metrics`."""
     users = torch.unique(eval_edges[0])

@@ -55,21 +55,21 @@ class BPRSampler:
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def negatives(self, users: Tensor, num_negatives: int = 1) -> Tensor:
-        """For each user, movies this user did not like in training (rejection sampling,
-        redrawing only the rejected entries; a handful of vectorized rounds).
+        """For each user, movies this user did not like in training (rejection sampling:
+        only the rejected entries are redrawn and checked again, a handful of vectorized rounds).
         Shape ``(B,)`` for ``num_negatives=1``, else ``(B, num_negatives)``."""
-        if num_negatives > 1:
-            users = users.unsqueeze(1).expand(-1, num_negatives)
-        neg = torch.randint(self.num_items, users.shape, device=self.device, generator=self.generator)
-        bad = contains(self.keys, users, neg, self.num_items)
+        shape = users.shape if num_negatives == 1 else (users.numel(), num_negatives)
+        flat_users = users.reshape(-1, 1).expand(-1, num_negatives).reshape(-1)
+        neg = torch.randint(self.num_items, (flat_users.numel(),), device=self.device, generator=self.generator)
+        todo = contains(self.keys, flat_users, neg, self.num_items).nonzero().squeeze(1)
         for _ in range(self.max_rounds):
-            if not bad.any():
-                return neg
-            neg[bad] = torch.randint(self.num_items, (int(bad.sum()),), device=self.device, generator=self.generator)
-            bad = contains(self.keys, users, neg, self.num_items)
-        if bad.any():
+            if todo.numel() == 0:
+                return neg.view(shape)
+            neg[todo] = torch.randint(self.num_items, (todo.numel(),), device=self.device, generator=self.generator)
+            todo = todo[contains(self.keys, flat_users[todo], neg[todo], self.num_items)]
+        if todo.numel():
             raise RuntimeError("Could not draw negatives: some users liked (almost) every movie.")
-        return neg
+        return neg.view(shape)
 
     def _triples(self, idx: Tensor, num_negatives: int) -> tuple[Tensor, Tensor, Tensor]:
         users, pos = self.edges[0, idx], self.edges[1, idx]
@@ -95,8 +95,15 @@ class BPRSampler:
         for start in range(0, perm.numel(), batch_size):
             idx = perm[start:start + batch_size]
             users, pos = self.edges[0, idx], self.edges[1, idx]
-            distinct, row = torch.unique(users, return_inverse=True)
+            distinct, row = self._distinct(users)
             yield users, pos, row, self.negatives(distinct, num_negatives).view(distinct.numel(), -1)
+
+    def _distinct(self, users: Tensor) -> tuple[Tensor, Tensor]:
+        """``torch.unique(users, return_inverse=True)`` for ids below ``num_users``, by counting
+        (O(num_users + B), no sort: ``unique`` sorts, which is slow on the CPU for large batches)."""
+        present = torch.bincount(users, minlength=self.num_users) > 0
+        distinct = present.nonzero().squeeze(1)
+        return distinct, (torch.cumsum(present, 0) - 1)[users]
 
     def batches_per_epoch(self, batch_size: int) -> int:
         return -(-self.edges.shape[1] // batch_size)
