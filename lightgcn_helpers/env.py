@@ -40,12 +40,15 @@ def pick_device(prefer: str | None = None) -> torch.device:
 
 
 def has_torch_sparse() -> bool:
-    """True when the optional ``torch_sparse`` extension (``SparseTensor``) imports."""
+    """True when the optional ``torch_sparse`` extension (``SparseTensor``) imports *and*
+    PyTorch Geometric uses it (PyG decides once, at its own import: an extension installed
+    after ``torch_geometric`` was imported is not used until the kernel restarts)."""
     try:
         import torch_sparse  # noqa: F401
+        import torch_geometric.typing
     except Exception:  # ImportError, or an ABI mismatch raising OSError/RuntimeError
         return False
-    return True
+    return bool(torch_geometric.typing.WITH_TORCH_SPARSE)
 
 
 def versions() -> dict[str, str]:
