@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 __all__ = ["seed_everything", "pick_device", "versions", "plot_style", "has_torch_sparse", "quiet_progress",
-           "time_calls", "median_seconds"]
+           "interactive", "interact", "time_calls", "median_seconds"]
 
 _PACKAGES = ("torch", "torch_geometric", "torch_sparse", "torch_scatter", "numpy", "pandas", "scikit-learn", "matplotlib")
 
@@ -69,18 +69,67 @@ def quiet_progress() -> bool:
 
 
 def plot_style() -> None:
-    """A compact, readable matplotlib style: small stored PNGs, no top/right spines."""
+    """A readable matplotlib style for stored figures: 100 dpi, no text below 9 pt
+    (titles 11, labels 10, ticks and legends 9), no top/right spines, a light grid."""
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({
-        "figure.dpi": 80,
-        "savefig.dpi": 80,
+        "figure.dpi": 100,
+        "savefig.dpi": 100,
         "figure.figsize": (7, 3.5),
+        "font.size": 10,
+        "axes.titlesize": 11,
+        "axes.labelsize": 10,
+        "xtick.labelsize": 9,
+        "ytick.labelsize": 9,
+        "legend.fontsize": 9,
         "axes.spines.top": False,
         "axes.spines.right": False,
         "axes.grid": True,
         "grid.alpha": 0.3,
     })
+
+
+def interactive() -> bool:
+    """True in a live Jupyter session where widgets can work: ``ipywidgets`` imports, an
+    IPython kernel is running, and this is not CI or a quiet run (:func:`quiet_progress`)."""
+    if quiet_progress():
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def interact(fn: Callable[..., object], **controls):
+    """``fn`` with sliders in a live notebook, ``fn()`` with its defaults everywhere else.
+
+    ``controls`` are ``ipywidgets.interact`` abbreviations, e.g. ``threshold=(0.5, 5.0, 0.5)``
+    (min, max, step); the starting values are ``fn``'s defaults. In CI, in a quiet run
+    (``LIGHTGCN_QUIET=1``) and on GitHub — whose stored output comes from a quiet run — the
+    cell shows exactly what ``fn()`` shows with its defaults, so nothing depends on a widget."""
+    if not interactive():
+        return fn()
+    import inspect
+
+    import ipywidgets
+
+    defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    for name, spec in controls.items():
+        if isinstance(spec, tuple) and name in defaults and len(spec) in (2, 3):
+            lo, hi = spec[0], spec[1]
+            step = spec[2] if len(spec) == 3 else None
+            cls = ipywidgets.IntSlider if all(isinstance(v, int) for v in spec) else ipywidgets.FloatSlider
+            kw = {"min": lo, "max": hi, "value": defaults[name], "continuous_update": False}
+            if step is not None:
+                kw["step"] = step
+            controls[name] = cls(**kw)
+    ipywidgets.interact(fn, **controls)
+    return None
 
 
 def time_calls(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,

@@ -64,3 +64,14 @@ def test_median_seconds_with_a_fake_clock(monkeypatch):
         clock.now += next(durations)
 
     assert median_seconds(fn, repeats=4, warmup=1) == 3.0
+
+
+def test_interact_shows_the_defaults_outside_a_live_notebook(monkeypatch):
+    from lightgcn_helpers.env import interact, interactive
+
+    monkeypatch.setenv("LIGHTGCN_QUIET", "1")
+    assert not interactive()
+    seen = []
+    assert interact(lambda threshold=3.5, k=20: seen.append((threshold, k)) or "static", threshold=(0.5, 5.0, 0.5),
+                    k=(5, 50)) == "static"
+    assert seen == [(3.5, 20)]
