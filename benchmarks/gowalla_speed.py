@@ -129,7 +129,7 @@ def child(stage: str, args) -> dict:
             emb = model.propagate_embeddings(adj)
             sync(); marks.append(time.perf_counter())
             loss = bpr_shared_negatives_loss(emb, model.embedding.weight, users, pos + off, row, neg + off,
-                                             cfg.weight_decay, hardest=cfg.hard_negatives)
+                                             cfg.l2_lambda, hardest=cfg.hard_negatives)
             sync(); marks.append(time.perf_counter())
             opt.zero_grad()
             loss.backward()

@@ -52,9 +52,9 @@ from lightgcn_helpers.train import TrainConfig, evaluate_model, train_bpr  # noq
 
 PAPER = {"gowalla": {"recall@20": 0.1830, "ndcg@20": 0.1554}}
 RECIPES = {
-    "paper": TrainConfig(epochs=1000, batch_size=2048, lr=1e-3, weight_decay=1e-4, num_negatives=1,
+    "paper": TrainConfig(epochs=1000, batch_size=2048, lr=1e-3, l2_lambda=1e-4, num_negatives=1,
                          hard_negatives=None, lr_decay=1.0, shared_negatives=False),
-    "series": TrainConfig(epochs=40, batch_size=32768, lr=0.02, weight_decay=1e-4, num_negatives=32,
+    "series": TrainConfig(epochs=40, batch_size=32768, lr=0.02, l2_lambda=1e-4, num_negatives=32,
                           hard_negatives=8, lr_decay=0.96),
 }
 

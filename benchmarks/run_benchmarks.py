@@ -670,7 +670,7 @@ def main(argv=None) -> int:
 
     table = markdown_table(bench.rows)
     cfg = asdict(bench.cfg)
-    settings = ", ".join(f"{k}={cfg[k]}" for k in ("batch_size", "lr", "weight_decay", "num_negatives", "hard_negatives", "lr_decay")
+    settings = ", ".join(f"{k}={cfg[k]}" for k in ("batch_size", "lr", "l2_lambda", "num_negatives", "hard_negatives", "lr_decay")
                          if k in cfg)
     data_desc = "synthetic --tiny ratings" if args.tiny else "MovieLens ml-latest-small"
     header = (f"Data: {data_desc} ({len(ratings):,} ratings; {bench.nu:,} users, {bench.ni:,} movies, "

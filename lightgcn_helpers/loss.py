@@ -33,7 +33,7 @@ def l2_regularization(*layer0_embeddings: Tensor) -> Tensor:
 
 
 def bpr_batch_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, neg: Tensor,
-                   weight_decay: float) -> Tensor:
+                   l2_lambda: float) -> Tensor:
     """BPR + λ·L2 of one mini-batch, with one gather per embedding table.
 
     ``emb``: final embeddings ``(N, d)``; ``emb0``: layer-0 embeddings ``(N, d)``;
@@ -48,7 +48,7 @@ def bpr_batch_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, neg: T
     b = users.numel()
     # every positive b has its own row b of negatives: the shared-negatives loss with row[b] = b
     row = torch.arange(b, device=users.device)
-    return bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg.reshape(b, -1), weight_decay)
+    return bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg.reshape(b, -1), l2_lambda)
 
 
 _CHUNK = 2048  # rows of candidates scored at once: keeps temporaries at a few MB
@@ -97,7 +97,7 @@ def pair_scores(emb: Tensor, a: Tensor, b: Tensor) -> Tensor:
 
 
 def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, row: Tensor,
-                              neg: Tensor, weight_decay: float, hardest: int | None = None) -> Tensor:
+                              neg: Tensor, l2_lambda: float, hardest: int | None = None) -> Tensor:
     """:func:`bpr_batch_loss` when each distinct user's ``n`` negatives are shared by all
     of that user's positives in the batch (see ``BPRSampler.epoch_shared``).
 
@@ -137,4 +137,4 @@ def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Ten
     sq = emb0.pow(2).sum(-1)  # (N,)
     per_row = torch.bincount(row, minlength=ub).to(sq.dtype) / n
     reg = 0.5 * (sq[users].sum() + sq[pos].sum() + (sq[neg] * per_row.unsqueeze(1)).sum()) / b
-    return loss + weight_decay * reg
+    return loss + l2_lambda * reg

@@ -44,7 +44,7 @@ class TrainConfig:
     epochs: int = 250
     batch_size: int = 8192
     lr: float = 0.03
-    weight_decay: float = 2e-3  # λ of the layer-0 L2 term
+    l2_lambda: float = 2e-3  # λ of the layer-0 L2 term of the BPR objective (not the optimizer's weight decay)
     num_negatives: int = 32  # negatives per user and batch, shared by the user's positives
     hard_negatives: int | None = 8  # each positive trains against this many highest-scored of them (None: all)
     lr_decay: float = 0.985  # learning rate multiplied by this after every epoch (1.0: constant)
@@ -122,7 +122,7 @@ def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | Non
         for users, pos, row, neg in batches:
             emb = model.propagate_embeddings(adj)
             loss = bpr_shared_negatives_loss(emb, model.embedding.weight, users, pos + off, row, neg + off,
-                                             cfg.weight_decay, hardest=cfg.hard_negatives)
+                                             cfg.l2_lambda, hardest=cfg.hard_negatives)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -36,7 +36,7 @@ def test_l2_regularization():
     assert l2_regularization(a, b).item() == 5.0
 
 
-def reference_loss(emb, emb0, users, pos, negs, weight_decay, hardest=None):
+def reference_loss(emb, emb0, users, pos, negs, l2_lambda, hardest=None):
     """The objective written out pair by pair from the formula (no shared gathers, no topk):
 
         mean over the kept (u, i, j) of softplus(ŷ_uj - ŷ_ui)
@@ -53,7 +53,7 @@ def reference_loss(emb, emb0, users, pos, negs, weight_decay, hardest=None):
         terms += [torch.log1p(torch.exp(s_neg - s_pos)) for s_neg, _ in kept]
         mean_neg_sq = sum(emb0[j].pow(2).sum() for j in negs[b]) / len(negs[b])
         reg = reg + emb0[u].pow(2).sum() + emb0[i].pow(2).sum() + mean_neg_sq
-    return torch.stack(terms).mean() + weight_decay * 0.5 * reg / len(users)
+    return torch.stack(terms).mean() + l2_lambda * 0.5 * reg / len(users)
 
 
 def test_batch_loss_one_and_several_negatives():

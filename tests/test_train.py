@@ -50,7 +50,7 @@ def test_reported_loss_is_the_mean_of_the_batch_losses(shared):
     torch.manual_seed(0)
     model = LightGCN(40, 20, embedding_dim=8, num_layers=2)
     adj = normalized_adjacency(train, 40, 20)
-    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.0, weight_decay=0.5, num_negatives=6, hard_negatives=2, seed=3,
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.0, l2_lambda=0.5, num_negatives=6, hard_negatives=2, seed=3,
                       shared_negatives=shared)
     with torch.no_grad():
         emb, emb0 = model.propagate_embeddings(adj), model.embedding.weight.clone()
