@@ -7,13 +7,19 @@
 #   ./workshop.sh setup          only set up
 #
 # Set-up creates ./.venv (with python3, or $PYTHON), installs the pinned packages of
-# requirements.txt (torch first), compiles the optional torch-scatter/torch-sparse of
-# requirements-sparse.txt (15-45 minutes the first time, cached by pip afterwards) and
-# installs lightgcn_helpers in editable mode. It is skipped when nothing changed.
+# requirements.txt (torch first), then the optional torch-scatter/torch-sparse of
+# requirements-sparse.txt with tools/install_sparse.sh: PyG's prebuilt wheels when PyG
+# has them for this torch, else pip's cache or a compile (15-45 minutes the first time,
+# cached by pip afterwards), and installs lightgcn_helpers in editable mode. It is
+# skipped when nothing changed.
 #
 # Environment variables:
 #   PYTHON=python3.11          interpreter used to create .venv (default: python3)
-#   LIGHTGCN_SKIP_SPARSE=1     do not build torch-sparse/torch-scatter
+#   LIGHTGCN_SKIP_SPARSE=1     do not install torch-sparse/torch-scatter
+#   LIGHTGCN_PYG_WHEELS=0      do not try PyG's prebuilt wheels (data.pyg.org) for them
+#   LIGHTGCN_PYG_INDEX=URL     try this wheel index page or folder instead of PyG's
+#   LIGHTGCN_LATEST=1          the newest torch, torch-geometric and pandas instead of their
+#                              pins (everything else stays pinned): CI's weekly check
 #   LIGHTGCN_FORCE_SETUP=1     reinstall even if nothing changed
 #   MAX_JOBS=N                 parallel compile jobs for torch-sparse (default: 2)
 set -euo pipefail
@@ -42,8 +48,12 @@ check_python() {  # $1: interpreter; dies with a readable message unless it is >
     || die "$("$py" -V 2>&1) is too old: the series needs Python >= 3.10. Run: PYTHON=/path/to/python3.11 ./workshop.sh ..."
 }
 
+latest() { [ "${LIGHTGCN_LATEST:-0}" != "0" ]; }
+
 setup_hash() {  # fingerprint of everything that decides what gets installed
-  "$VPY" - "v$SETUP_VERSION sparse=${LIGHTGCN_SKIP_SPARSE:-0}" requirements.txt requirements-sparse.txt pyproject.toml <<'PY'
+  local mode="v$SETUP_VERSION sparse=${LIGHTGCN_SKIP_SPARSE:-0}"
+  if latest; then mode="$mode latest"; fi
+  "$VPY" - "$mode" requirements.txt requirements-sparse.txt pyproject.toml <<'PY'
 import hashlib, sys
 h = hashlib.sha256(sys.argv[1].encode() + sys.version.encode())
 for name in sys.argv[2:]:
@@ -55,32 +65,32 @@ PY
 
 pip_install() { "$VPY" -m pip install --progress-bar off "$@"; }
 
-sparse_ok() {  # torch_sparse and torch_scatter import (and match the installed torch)
-  "$VPY" -c 'import torch_scatter, torch_sparse' >/dev/null 2>&1
+install_sparse() {  # optional: a failure only warns (see tools/install_sparse.sh)
+  bash "$ROOT/tools/install_sparse.sh" "$VPY" || true
 }
 
-install_sparse() {
-  if [ "${LIGHTGCN_SKIP_SPARSE:-0}" != "0" ]; then
-    warn "LIGHTGCN_SKIP_SPARSE is set: not installing torch-sparse/torch-scatter (notebooks skip SparseTensor cells)."
+install_packages() {  # requirements.txt, torch first
+  # torch first and on its own: torch-sparse compiles against it, and pinning it here
+  # keeps any later requirement from pulling a different (e.g. CUDA) build.
+  # Under LIGHTGCN_LATEST (CI's weekly check) torch, torch-geometric and pandas come in
+  # their newest releases and every other package stays pinned.
+  if latest; then
+    say "LIGHTGCN_LATEST is set: installing the newest torch, torch-geometric and pandas (not their pins)"
+    pip_install --upgrade torch
+    grep -v -E '^(torch|torch-geometric|pandas)==' requirements.txt > "$VENV/requirements-latest.txt"
+    pip_install -r "$VENV/requirements-latest.txt"
+    pip_install --upgrade torch torch-geometric pandas
+    "$VPY" -c 'from importlib.metadata import version
+print("    newest releases:", ", ".join(f"{p} {version(p)}" for p in ("torch", "torch-geometric", "pandas")))'
     return 0
   fi
-  say "Installing torch-scatter and torch-sparse (requirements-sparse.txt)"
-  echo "    They are source-only on PyPI: the FIRST install compiles them against torch,"
-  echo "    which takes 15-45 minutes on 2 cores (pip caches the result; later installs take seconds)."
-  export MAX_JOBS="${MAX_JOBS:-2}"
-  if pip_install --no-build-isolation -r requirements-sparse.txt && ! sparse_ok; then
-    # Installed but not importable: built for another torch (pip's wheel cache does not
-    # know which torch a wheel was compiled against). Rebuild against this one.
-    say "torch-sparse does not match the installed torch; recompiling it (15-45 minutes)"
-    pip_install --no-build-isolation --no-deps --force-reinstall --no-cache-dir -r requirements-sparse.txt || true
-  fi
-  if sparse_ok; then
-    echo "    torch-sparse OK"
-  else
-    warn "torch-sparse/torch-scatter could not be built or imported. Everything else works without them:
-         lightgcn_helpers uses torch.sparse, and notebooks skip the torch_sparse.SparseTensor cells.
-         To retry later: LIGHTGCN_FORCE_SETUP=1 ./workshop.sh setup"
-  fi
+  local torch_pin
+  torch_pin="$(grep -E '^torch==' requirements.txt | head -n 1 | tr -d '[:space:]')"
+  [ -n "$torch_pin" ] || die "requirements.txt has no 'torch==' pin"
+  say "Installing $torch_pin"
+  pip_install "$torch_pin"
+  say "Installing requirements.txt"
+  pip_install -r requirements.txt
 }
 
 setup() {
@@ -96,22 +106,15 @@ setup() {
   check_python "$VPY"
 
   want="$(setup_hash)"
-  if [ "${LIGHTGCN_FORCE_SETUP:-0}" = "0" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+  # LIGHTGCN_LATEST always installs: new releases appear without any file here changing.
+  if [ "${LIGHTGCN_FORCE_SETUP:-0}" = "0" ] && ! latest && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     say "Environment .venv is up to date"
     return 0
   fi
 
   say "Installing packages into .venv (first time: a few minutes, plus the torch-sparse compile)"
   pip_install --upgrade pip "setuptools>=64" wheel
-  # torch first and on its own: torch-sparse compiles against it, and pinning it here
-  # keeps any later requirement from pulling a different (e.g. CUDA) build.
-  local torch_pin
-  torch_pin="$(grep -E '^torch==' requirements.txt | head -n 1 | tr -d '[:space:]')"
-  [ -n "$torch_pin" ] || die "requirements.txt has no 'torch==' pin"
-  say "Installing $torch_pin"
-  pip_install "$torch_pin"
-  say "Installing requirements.txt"
-  pip_install -r requirements.txt
+  install_packages
   install_sparse
   say "Installing lightgcn_helpers (editable)"
   pip_install --quiet --no-deps --no-build-isolation -e .
