@@ -7,7 +7,8 @@
 ``model``       ``LightGCNConv`` (PyG ``MessagePassing``) and ``LightGCN``
 ``loss``        the BPR loss and layer-0 L2 regularisation
 ``sampling``    vectorized BPR triple sampler
-``train``       mini-batch training loop with early stopping
+``train``       mini-batch training loop with early stopping; ``train_cached``
+``minibatch``   training on sampled neighbourhoods (PyG's samplers, ``LGConv``), DDP
 ``metrics``     Recall / Precision / NDCG / HitRate @K over full rankings
 ``baselines``   popularity and EASE (MF-BPR is ``LightGCN(num_layers=0)``)
 ``recommend``   top-k items (with titles when known) for a user

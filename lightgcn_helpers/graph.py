@@ -164,7 +164,7 @@ class EdgeSplit:
 
 
 def split_edges(edges: torch.Tensor, val_frac: float = 0.1, test_frac: float = 0.1, seed: int = 1) -> EdgeSplit:
-    """Random edge split, identical to the original material's.
+    """Random 80/10/10 edge split, the series' split (the one common LightGCN tutorials use).
 
     ``train_test_split(range(E), test_size=val_frac + test_frac, random_state=seed)``
     then the held-out part halved (by ``test_frac / (val_frac + test_frac)``) with the
