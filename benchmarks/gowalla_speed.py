@@ -13,7 +13,7 @@ peak resident memory of the process (data included):
   (forward), the loss (scoring the candidate negatives, choosing the hardest, BPR + L2),
   backward pass (including the propagation's), optimiser — mean over ``--steps`` steps;
 * ``epoch``: one whole epoch of ``train_bpr`` at the series' settings
-  (``reproduce_paper.RECIPES['series']``), and the same again with glibc told to keep freed
+  (``lightgcn_helpers.train.RECIPES['series-gowalla']``), and the same again with glibc told to keep freed
   memory for reuse (``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``), which shows how much
   of the epoch is the kernel mapping and zeroing fresh pages for large temporaries;
 * ``pyg``: PyG's own LightGCN example loop (``torch_geometric.nn.models.LightGCN`` over the
@@ -87,7 +87,7 @@ def _peak_mb() -> float | None:
 
 
 def child(stage: str, args) -> dict:
-    from reproduce_paper import RECIPES
+    from lightgcn_helpers.train import RECIPES
 
     from lightgcn_helpers.loss import bpr_shared_negatives_loss
     from lightgcn_helpers.model import LightGCN
@@ -98,7 +98,7 @@ def child(stage: str, args) -> dict:
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     seed_everything(0)
     graph = load_graph(args.tiny)
-    cfg = replace(RECIPES["series"], epochs=1)
+    cfg = replace(RECIPES["series-gowalla"], epochs=1)
     train = graph.split.train.to(device)
     adj = graph.train_adjacency("csr").to(device)
     model = LightGCN(graph.num_users, graph.num_items, 64, 3).to(device)

@@ -34,7 +34,7 @@ from .metrics import evaluate_embeddings
 from .model import LightGCN
 from .sampling import BPRSampler
 
-__all__ = ["TrainConfig", "TrainResult", "train_bpr", "train_cached", "evaluate_model"]
+__all__ = ["TrainConfig", "TrainResult", "RECIPES", "train_bpr", "train_cached", "evaluate_model"]
 
 
 @dataclass
@@ -60,6 +60,21 @@ class TrainConfig:
         if self.hard_negatives is not None and not 1 <= self.hard_negatives <= self.num_negatives:
             raise ValueError(f"hard_negatives={self.hard_negatives} must be between 1 and num_negatives="
                              f"{self.num_negatives}; lower it, or set hard_negatives=None to train on all negatives")
+
+
+RECIPES: dict[str, TrainConfig] = {
+    # He et al. (SIGIR 2020): one uniform negative per (user, item) pair, Adam lr 1e-3, batch 2,048,
+    # lambda 1e-4, constant learning rate, about 1,000 epochs.
+    "paper": TrainConfig(epochs=1000, batch_size=2048, lr=1e-3, l2_lambda=1e-4, num_negatives=1,
+                         hard_negatives=None, lr_decay=1.0, shared_negatives=False),
+    # The series' recipe, tuned on MovieLens' validation split (notebook 05): the defaults.
+    "series": TrainConfig(),
+    # The same recipe with batch size, learning rate, decay and lambda chosen for the LightGCN
+    # paper's Gowalla split on a validation split carved from its training file
+    # (benchmarks/reproduce_paper.py --tune); no early stopping: a fixed number of epochs.
+    "series-gowalla": TrainConfig(epochs=40, batch_size=65536, lr=0.03, l2_lambda=1e-4, num_negatives=32,
+                                  hard_negatives=8, lr_decay=0.99, eval_every=10),
+}
 
 
 @dataclass
