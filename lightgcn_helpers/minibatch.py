@@ -5,7 +5,7 @@ Full-graph training (:mod:`lightgcn_helpers.train`) propagates E⁰ over the *wh
 graph at every step: the graph, E⁰ and every layer's activations must fit on one device.
 The standard way past that limit is to compute, for each batch of BPR triples
 ``(user, liked item, negative items)``, only the embeddings of those *seed* nodes, on the
-K-hop neighbourhood that PyG samples around them:
+L-hop neighbourhood that PyG samples around them:
 
 * the training graph becomes a PyG :class:`~torch_geometric.data.HeteroData` with two node
   types, ``'user'`` and ``'item'``, and the edge types ``('user', 'likes', 'item')`` and its
@@ -15,7 +15,7 @@ K-hop neighbourhood that PyG samples around them:
   samples, for the pairs of a batch, ``num_neighbors[k]`` neighbours per node and hop
   (``-1``: all of them) and returns the subgraph as a ``HeteroData`` with the pairs'
   local indices in ``edge_label_index``;
-* K layers of :class:`torch_geometric.nn.LGConv` propagate E⁰ of the subgraph's nodes
+* L layers of :class:`torch_geometric.nn.LGConv` propagate E⁰ of the subgraph's nodes
   (:class:`MiniBatchLightGCN`) and the series' BPR loss + λ·L2 of the layer-0 rows of the
   triple (:func:`~lightgcn_helpers.loss.bpr_shared_negatives_loss`) trains them.
 
@@ -25,7 +25,7 @@ Decisions, all tested in ``tests/test_minibatch.py``:
   with the degrees of the *full* training graph; a sampled subgraph has other degrees, so
   ``LGConv(normalize=True)`` would compute other weights. The full-graph weights are stored
   on the edges as the edge attribute ``edge_weight``; the sampler carries them into every
-  subgraph and ``LGConv(normalize=False)`` uses them. With ``num_neighbors=[-1] * K``
+  subgraph and ``LGConv(normalize=False)`` uses them. With ``num_neighbors=[-1] * L``
   ("sample everything") the seeds' embeddings then *equal* the full graph's
   (:meth:`LightGCN.propagate_embeddings <lightgcn_helpers.model.LightGCN.propagate_embeddings>`),
   up to float summation order — the correctness anchor. With a fan-out below a node's
@@ -457,7 +457,7 @@ def train_minibatch(model: LightGCN, train_edges: Tensor, val_edges: Tensor | No
 
     Each epoch walks every training interaction once in a random order (global batches of
     ``config.batch_size``, negatives from :class:`~lightgcn_helpers.sampling.BPRSampler`);
-    each step samples the batch's K-hop subgraph (``config.num_neighbors``), propagates it
+    each step samples the batch's L-hop subgraph (``config.num_neighbors``), propagates it
     with :class:`MiniBatchLightGCN` and minimises :func:`minibatch_loss` with Adam.
 
     With ``val_edges``, every ``eval_every`` epochs the validation Recall@k is computed on the

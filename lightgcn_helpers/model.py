@@ -4,8 +4,8 @@ One layer (no weights, no non-linearity):
 
     e_u^(k+1) = Σ_{i ∈ N(u)} 1 / (sqrt|N_u| sqrt|N_i|) · e_i^(k)      (and symmetrically for items)
 
-Final embedding: e = Σ_{k=0..K} α_k e^(k), α_k = 1/(K+1) by default; score ŷ_ui = e_u · e_i.
-In matrix form E = Σ_k α_k Ã^k E⁰ with Ã = D^-1/2 A D^-1/2.
+Final embedding over L layers (the paper calls it K): e = Σ_{l=0..L} α_l e^(l), α_l = 1/(L+1)
+by default; score ŷ_ui = e_u · e_i. In matrix form E = Σ_l α_l Ã^l E⁰ with Ã = D^-1/2 A D^-1/2.
 
 The graph argument ``adj`` may be any of
 
@@ -166,7 +166,7 @@ class LightGCN(nn.Module):
 
     Parameters: only the layer-0 embedding table ``E⁰`` of shape
     ``(num_users + num_items, embedding_dim)``. ``num_layers=0`` is plain matrix
-    factorization (MF-BPR). ``alpha`` defaults to ``1/(K+1)`` for every layer.
+    factorization (MF-BPR). ``alpha`` defaults to ``1/(L+1)`` for every layer (L = ``num_layers``).
     """
 
     def __init__(self, num_users: int, num_items: int, embedding_dim: int = 64, num_layers: int = 3,
@@ -192,7 +192,7 @@ class LightGCN(nn.Module):
         return adj, None
 
     def layer_embeddings(self, adj) -> list[Tensor]:
-        """``[E⁰, E¹, ..., E^K]``, each ``(N, d)``."""
+        """``[E⁰, E¹, ..., E^L]``, each ``(N, d)``."""
         adj, w = self._prepare(adj)
         xs = [self.embedding.weight]
         for _ in range(self.num_layers):
@@ -200,7 +200,7 @@ class LightGCN(nn.Module):
         return xs
 
     def propagate_embeddings(self, adj) -> Tensor:
-        """Final embeddings ``Σ_k α_k E^k``, shape ``(N, d)``."""
+        """Final embeddings ``Σ_l α_l E^l``, shape ``(N, d)``."""
         xs = self.layer_embeddings(adj)
         out = xs[0] * self.alpha[0]
         for k in range(1, len(xs)):
@@ -220,11 +220,11 @@ class LightGCN(nn.Module):
 
 
 def propagate_matrix_form(e0: Tensor, norm_adj: Tensor, num_layers: int, alpha: Tensor | None = None) -> Tensor:
-    """Matrix form ``E = Σ_k α_k Ã^k E⁰`` with a sparse (or, for toy graphs, dense) ``Ã``."""
+    """Matrix form ``E = Σ_l α_l Ã^l E⁰`` with a sparse (or, for toy graphs, dense) ``Ã``."""
     if alpha is None:
         alpha = torch.full((num_layers + 1,), 1.0 / (num_layers + 1), device=e0.device)
     x, out = e0, e0 * alpha[0]
-    for k in range(1, num_layers + 1):
+    for layer in range(1, num_layers + 1):
         x = norm_adj @ x
-        out = out + alpha[k] * x
+        out = out + alpha[layer] * x
     return out
