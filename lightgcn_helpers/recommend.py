@@ -3,6 +3,11 @@
 Item metadata is optional. Pass a table with one row per raw item id (its id column
 named like the graph's item column, e.g. ``movieId`` with ``title`` and ``genres``), or
 let the functions use ``graph.items``; without any, the tables show raw item ids only.
+
+:func:`recommend` and :func:`liked_items` are for users of the training graph;
+:func:`recommend_new_user` is for someone who is not in it: their likes (raw ids or titles,
+:func:`encode_profile`) are folded in (:mod:`lightgcn_helpers.foldin`) and each recommendation
+comes with the liked movie it is closest to ("because you liked", :func:`similar.explain`).
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from torch import Tensor
 from .graph import InteractionGraph
 from .metrics import topk_items
 
-__all__ = ["recommend", "liked_items", "liked_movies", "describe_items"]
+__all__ = ["recommend", "liked_items", "liked_movies", "describe_items", "encode_profile", "recommend_new_user"]
 
 
 def describe_items(graph: InteractionGraph, item_idx, items: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -68,3 +73,69 @@ def liked_items(graph: InteractionGraph, items: pd.DataFrame | None, raw_user_id
 
 
 liked_movies = liked_items  # the MovieLens name the notebooks use
+
+
+def encode_profile(graph: InteractionGraph, items: pd.DataFrame | None, liked) -> Tensor:
+    """A new user's likes → sorted, unique movie indices ``(n,)``. ``liked``: raw item ids
+    (e.g. ``movieId`` ints) and/or titles (str, found with :class:`lightgcn_helpers.search.TitleIndex`
+    in ``items`` or ``graph.items``). One readable ``ValueError`` each for an empty profile, a
+    title that matches no movie or several (``TitleNotFoundError`` / ``AmbiguousTitleError``),
+    and an id the graph does not know."""
+    from .search import TitleIndex
+
+    liked = [liked] if isinstance(liked, (str, int)) else list(liked)
+    if not liked:
+        raise ValueError("the profile is empty: name at least one liked movie (a raw id or a title)")
+    titles = [x for x in liked if isinstance(x, str)]
+    raw = [x for x in liked if not isinstance(x, str)]
+    if titles:
+        meta = items if items is not None else graph.items
+        if meta is None or "title" not in meta.columns:
+            raise ValueError("titles need item metadata with a 'title' column (pass items=...)")
+        index = TitleIndex(meta, id_col=graph.item_encoder.name)
+        raw += index.resolve_many(titles)
+    known = graph.item_encoder.classes_
+    known_set = set(known.tolist())
+    unknown = sorted({x for x in raw if x not in known_set})
+    if unknown:
+        raise ValueError(f"{graph.item_encoder.name} {unknown[:5]} not in the graph: the model knows only the "
+                         f"{len(known):,} items with at least one rating")
+    return torch.unique(torch.as_tensor(graph.item_encoder.transform(raw), dtype=torch.long))
+
+
+def recommend_new_user(fold, graph: InteractionGraph, items: pd.DataFrame | None, liked, k: int = 10,
+                       method: str = "optimise", **optimise_kwargs) -> pd.DataFrame:
+    """Top-``k`` items for someone who is not in the training graph, from their likes
+    (raw ids and/or titles, :func:`encode_profile`), folded into the trained model without
+    retraining. ``fold``: a :class:`lightgcn_helpers.foldin.FoldIn` of the model;
+    ``method``: ``"optimise"`` (learn the user's layer-0 vector, :meth:`FoldIn.optimise`,
+    keyword arguments passed on) or ``"propagate"`` (layer 0 zero, :meth:`FoldIn.propagate`).
+    The liked items are never recommended. Columns: ``rank``, the raw item id, the metadata
+    columns (``title``, ``genres``, ...), ``score``, ``because you liked`` (the liked item the
+    recommendation is most cosine-similar to, in the model's final item embeddings; its title
+    when known) and ``similarity`` (that cosine)."""
+    from .similar import explain
+
+    profile = encode_profile(graph, items, liked)
+    if profile.numel() >= graph.num_items:
+        raise ValueError(f"the profile contains all {graph.num_items:,} items: nothing is left to recommend")
+    profiles = torch.stack([torch.zeros_like(profile), profile]).to(fold.device)
+    if method == "optimise":
+        emb = fold.optimise(profiles, 1, **optimise_kwargs).embedding
+    elif method == "propagate":
+        emb = fold.propagate(profiles, num_users=1)
+    else:
+        raise ValueError(f"method must be 'optimise' or 'propagate', got {method!r}")
+    score_fn = fold.scorer(emb)
+    k = min(k, graph.num_items - profile.numel())
+    top = topk_items(score_fn, torch.zeros(1, dtype=torch.long, device=fold.device), k, graph.num_items,
+                     [profiles])[0]
+    table = describe_items(graph, top.cpu().numpy(), items)
+    table.insert(0, "rank", range(1, k + 1))
+    table["score"] = score_fn(torch.zeros(1, dtype=torch.long))[0, top].cpu().numpy()
+    because, sim = explain(fold.item_emb, profile.to(fold.device), top)
+    liked_table = describe_items(graph, because.cpu().numpy(), items)
+    label = "title" if "title" in liked_table.columns else graph.item_encoder.name
+    table["because you liked"] = liked_table[label].to_numpy()
+    table["similarity"] = sim.cpu().numpy()
+    return table
