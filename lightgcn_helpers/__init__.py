@@ -11,7 +11,11 @@
 ``minibatch``   training on sampled neighbourhoods (PyG's samplers, ``LGConv``), DDP
 ``metrics``     Recall / Precision / NDCG / HitRate @K over full rankings
 ``baselines``   popularity and EASE (MF-BPR is ``LightGCN(num_layers=0)``)
-``recommend``   top-k items (with titles when known) for a user
+``recommend``   top-k items (with titles when known) for a user, or for someone new
+``search``      find movies by (part of) their title
+``foldin``      users not in training, without retraining: LightGCN fold-in, EASE ``x·B``
+``similar``     nearest items by cosine, "because you liked", label agreement
+``coldstart``   user-level hold-out: held-out users, revealed likes
 ``env``         seeds, device, versions, plot style
 ==============  ==============================================================
 
