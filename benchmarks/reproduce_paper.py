@@ -60,7 +60,8 @@ def parse_args(argv=None):
     p.add_argument("--recipe", default="series-gowalla", choices=sorted(RECIPES),
                    help="a preset of lightgcn_helpers.train.RECIPES (default series-gowalla)")
     p.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
-    p.add_argument("--eval-every", type=int, default=5, help="epochs between evaluations (default 5)")
+    p.add_argument("--eval-every", type=int, help="epochs between evaluations (default: the recipe's eval_every)")
+    p.add_argument("--eval-epochs", default="", help="more epochs to evaluate at, e.g. 1,2,3")
     p.add_argument("--tune", action="store_true", help="evaluate on a validation split carved from train.txt")
     p.add_argument("--val-frac", type=float, default=0.1, help="share of train.txt held out with --tune")
     p.add_argument("--minutes", type=float, help="stop after this much wall time (training + evaluation)")
@@ -74,7 +75,9 @@ def parse_args(argv=None):
 
 
 def config_from(args) -> TrainConfig:
-    cfg = replace(RECIPES[args.recipe], seed=args.seed, eval_every=args.eval_every)
+    cfg = replace(RECIPES[args.recipe], seed=args.seed)
+    if args.eval_every:
+        cfg = replace(cfg, eval_every=args.eval_every)
     if args.epochs:
         cfg = replace(cfg, epochs=args.epochs)
     fields = TrainConfig.__dataclass_fields__
@@ -133,8 +136,10 @@ def main(argv=None) -> dict:
     t_start = time.perf_counter()
     eval_total = [0.0]
 
+    extra = {int(e) for e in args.eval_epochs.split(",") if e.strip()}
+
     def record(epoch: int, result) -> bool:
-        if epoch % cfg.eval_every and epoch != cfg.epochs:
+        if epoch % cfg.eval_every and epoch != cfg.epochs and epoch not in extra:
             return False
         t0 = time.perf_counter()
         m = evaluate_model(model, adj, target, [train], ks=(20,))
