@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -100,7 +101,7 @@ def config_from(args) -> TrainConfig:
 
 def machine() -> dict:
     info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": torch.get_num_threads(), **versions()}
+            "cpus": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), **versions()}
     try:
         with open("/proc/cpuinfo") as fh:
             names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
@@ -159,7 +160,13 @@ def main(argv=None) -> dict:
     if not trajectory or trajectory[-1]["epoch"] != epochs_run:
         record(cfg.epochs, result)  # the final state is always evaluated
     final = trajectory[-1]
+    try:
+        with open("/proc/loadavg") as fh:
+            load_end = fh.read().split()[0]
+    except OSError:
+        load_end = None
     out = {
+        "load_at_end": load_end,
         "dataset": args.dataset, "split": part, "recipe": args.recipe, "config": asdict(cfg),
         "command": "python benchmarks/reproduce_paper.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "device": str(device), "machine": machine(),
