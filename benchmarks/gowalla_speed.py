@@ -215,8 +215,16 @@ def main(argv=None) -> dict:
         print(json.dumps(child(args.child, args)))
         return {}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    res = {"machine": {**versions(), "threads": torch.get_num_threads(), "load_at_start": load,
-                       "cpu_count": os.cpu_count()}, "tiny": args.tiny}
+    cpu_model = None
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu_model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), None)
+    except OSError:
+        pass
+    res = {"command": "python benchmarks/gowalla_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "machine": {**versions(), "threads": torch.get_num_threads(), "load_at_start": load,
+                       "cpu_count": os.cpu_count(), "cpu_model": cpu_model,
+                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}, "tiny": args.tiny}
     for stage in ("steps", "epoch", "pyg", "eval"):
         print(f"running {stage} ...", file=sys.stderr, flush=True)
         res[stage] = run_child(stage, args)

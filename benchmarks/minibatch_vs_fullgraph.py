@@ -49,13 +49,12 @@ from lightgcn_helpers import minibatch as mb  # noqa: E402
 from lightgcn_helpers.env import pick_device, seed_everything  # noqa: E402
 from lightgcn_helpers.graph import ColdStartWarning  # noqa: E402
 from lightgcn_helpers.model import LightGCN  # noqa: E402
-from lightgcn_helpers.train import TrainConfig, evaluate_model, train_bpr  # noqa: E402
+from lightgcn_helpers.train import RECIPES, TrainConfig, evaluate_model, train_bpr  # noqa: E402
 from train_minibatch import fanouts, machine, tiny_graph  # noqa: E402  (benchmarks/train_minibatch.py)
 
-# The series' full-graph recipe for Gowalla (validation-tuned in benchmarks/reproduce_paper.py);
-# epochs is only a cap, the budget decides.
-FULL_GRAPH = TrainConfig(epochs=100_000, batch_size=32768, lr=0.02, l2_lambda=1e-4, num_negatives=32,
-                         hard_negatives=8, lr_decay=0.96)
+# The series' full-graph recipe for Gowalla (RECIPES["series-gowalla"], validation-tuned with
+# benchmarks/reproduce_paper.py --tune); epochs is only a cap, the budget decides.
+FULL_GRAPH = replace(RECIPES["series-gowalla"], epochs=100_000)
 # Mini-batch: 4 uniform negatives per pair, a decreasing fan-out, the full graph's learning rate.
 # Not tuned (no budget for it on the 2-core machine). Three hops cover Gowalla: one batch of
 # 2,048 pairs with fan-out (10, 10, 10) reaches ~69,500 of the 70,839 nodes and ~620,000 edges;
