@@ -137,6 +137,10 @@ case "$cmd" in
     setup
     say "Running the test suite: unit tests + nbval over every notebook"
     export LIGHTGCN_QUIET="${LIGHTGCN_QUIET:-1}"   # no progress bars, as in CI
+    # PyTorch's OpenMP threads spin while they wait; on a shared or busy CPU (CI runners)
+    # that slows small tensor operations by orders of magnitude. Passive waiting costs
+    # little on a quiet machine and changes no result.
+    export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
     t0=$(date +%s)
     status=0
     "$VPY" -m pytest ${1+"$@"} || status=$?
