@@ -289,10 +289,9 @@ def _storage_bytes(tensors) -> int:
 def child(spec: dict) -> dict:
     """Build one graph and measure it (see the module docstring); returns a JSON-able dict."""
     from lightgcn_helpers.graph import normalized_adjacency
-    from lightgcn_helpers.loss import bpr_shared_negatives_loss
     from lightgcn_helpers.model import LightGCN
     from lightgcn_helpers.sampling import BPRSampler
-    from lightgcn_helpers.train import evaluate_model, train_bpr
+    from lightgcn_helpers.train import bpr_step, evaluate_model, train_bpr
 
     gc.collect()
     base_kb = _status_kb("VmRSS")
@@ -346,13 +345,7 @@ def child(spec: dict) -> dict:
     def step(batches):
         """One step of train_bpr's loop (lightgcn_helpers.train), the same calls."""
         users, pos, row, neg = next(batches)
-        emb = model.propagate_embeddings(adj)
-        loss = bpr_shared_negatives_loss(emb, model.embedding.weight, users, pos + off, row, neg + off,
-                                         cfg.l2_lambda, hardest=cfg.hard_negatives)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        loss.item()
+        bpr_step(model, adj, opt, cfg, users, pos + off, row, neg + off)
 
     steps_per_epoch = sampler.batches_per_epoch(cfg.batch_size)
     batches = sampler.epoch_shared(cfg.batch_size, cfg.num_negatives)

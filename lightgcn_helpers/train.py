@@ -105,6 +105,20 @@ class TrainResult:
         return cls(config=TrainConfig(**d.pop("config")), **d)
 
 
+def bpr_step(model, adj, opt, cfg: TrainConfig, users, pos_nodes, row, neg_nodes) -> float:
+    """One optimisation step of :func:`train_bpr`: propagate the whole training graph, the BPR
+    loss of the batch (negatives shared per user, the ``cfg.hard_negatives`` hardest trained,
+    ``cfg.l2_lambda``), backward, optimiser. Items are *node* ids (offset by the number of
+    users). Returns the batch's mean loss."""
+    emb = model.propagate_embeddings(adj)
+    loss = bpr_shared_negatives_loss(emb, model.embedding.weight, users, pos_nodes, row, neg_nodes,
+                                     cfg.l2_lambda, hardest=cfg.hard_negatives)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | None = None,
               config: TrainConfig | None = None, progress: bool | None = None,
               callback: Callable[[int, TrainResult], bool | None] | None = None) -> TrainResult:
@@ -137,13 +151,7 @@ def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | Non
             batches = ((u, p, torch.arange(u.numel(), device=device), ng.view(u.numel(), -1))
                        for u, p, ng in sampler.epoch(cfg.batch_size, cfg.num_negatives))
         for users, pos, row, neg in batches:
-            emb = model.propagate_embeddings(adj)
-            loss = bpr_shared_negatives_loss(emb, model.embedding.weight, users, pos + off, row, neg + off,
-                                             cfg.l2_lambda, hardest=cfg.hard_negatives)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * users.numel()
+            total += bpr_step(model, adj, opt, cfg, users, pos + off, row, neg + off) * users.numel()
             n += users.numel()
         sched.step()
         result.epochs.append(epoch)
