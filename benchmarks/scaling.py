@@ -444,26 +444,24 @@ def _loadavg() -> float | None:
         return None
 
 
-def _mem_available_gb() -> float | None:
+def _proc_field_gb(path: str, field: str) -> float | None:
+    """A "<field>: <n> kB" line of a /proc file, in GB (None where /proc cannot be read)."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024 / 1e9
     except OSError:
         pass
     return None
+
+
+def _mem_available_gb() -> float | None:
+    return _proc_field_gb("/proc/meminfo", "MemAvailable")
 
 
 def _child_rss_gb(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024 / 1e9
-    except OSError:
-        pass
-    return None
+    return _proc_field_gb(f"/proc/{pid}/status", "VmRSS")
 
 
 def run_child(spec: dict, kill_gb: float | None, timeout: float) -> dict:
