@@ -48,6 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lightgcn_helpers.sampling import edge_keys
+
 __all__ = ["profile_edges", "check_profiles", "FoldIn", "FoldInResult", "EaseFoldIn"]
 
 
@@ -98,7 +100,7 @@ def check_profiles(profiles: Tensor, num_items: int, num_users: int | None = Non
     b = int(profiles[0].max()) + 1 if num_users is None else int(num_users)
     if int(profiles[0].min()) < 0 or int(profiles[0].max()) >= b:
         raise ValueError(f"profile rows must be in 0..{b - 1}, got {int(profiles[0].min())}..{int(profiles[0].max())}")
-    keys = torch.unique(profiles[0] * num_items + profiles[1])  # sorted by row, repeats dropped
+    keys = edge_keys(profiles, num_items)  # sorted by row, repeats dropped
     profiles = torch.stack([keys // num_items, keys % num_items])
     n = torch.bincount(profiles[0], minlength=b)
     if bool((n == 0).any()):
@@ -143,11 +145,8 @@ class FoldIn:
         off, self.num_items = model.num_users, model.num_items
         self.alpha = model.alpha.detach().clone()
         self.item_layers = [x[off:].detach().clone() for x in layers]
-        out = self.item_layers[0] * self.alpha[0]  # the order of LightGCN.propagate_embeddings
-        for k in range(1, len(self.item_layers)):
-            out = out + self.item_layers[k] * self.alpha[k]
-        self.item_emb = out
-        self.device = out.device
+        self.item_emb = self._combine(self.item_layers)  # the order of LightGCN.propagate_embeddings
+        self.device = self.item_emb.device
         items = train_edges[1].to(self.device)
         if items.numel() and int(items.max()) >= self.num_items:
             raise ValueError("train_edges refer to movie indices beyond the model's num_items "
@@ -317,7 +316,7 @@ class EaseFoldIn:
     def __init__(self, train_edges: Tensor, num_users: int, num_items: int, lam: float = 100.0):
         self.num_items, self.lam = num_items, float(lam)
         device = train_edges.device
-        keys = torch.unique(train_edges[0] * num_items + train_edges[1])
+        keys = edge_keys(train_edges, num_items)
         rows, cols = keys // num_items, keys % num_items
         x = torch.zeros(num_users, num_items, dtype=torch.float64, device=device)
         x[rows, cols] = 1.0

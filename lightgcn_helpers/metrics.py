@@ -130,11 +130,12 @@ def _topk_ties_by_index(scores: Tensor, k: int) -> Tensor:
     return idx.gather(1, torch.sort(scores.gather(1, idx), dim=1, descending=True, stable=True).indices)
 
 
-def ranking_metrics(topk: Tensor, users: Tensor, relevant: Tensor, num_items: int,
-                    ks: Sequence[int] = (20,)) -> dict[str, float]:
-    """Metrics of ranked lists ``topk`` ``(U, k_max)`` for ``users`` ``(U,)`` against the
-    relevant interactions ``relevant`` ``(2, E)`` (a duplicated pair counts once). Keys like
-    ``'recall@20'``."""
+def user_metrics(topk: Tensor, users: Tensor, relevant: Tensor, num_items: int,
+                 ks: Sequence[int] = (20,)) -> dict[str, Tensor]:
+    """Per-user metrics of ranked lists ``topk`` ``(U, k_max)`` for ``users`` ``(U,)`` against the
+    relevant interactions ``relevant`` ``(2, E)`` (a duplicated pair counts once): a ``(U,)``
+    tensor per key like ``'recall@20'`` (for paired comparisons of two models on the same users).
+    :func:`ranking_metrics` is their mean."""
     keys = edge_keys(relevant, num_items)  # sorted and unique: a duplicated (user, movie) pair counts once
     n_rel = torch.bincount(keys // num_items, minlength=int(users.max()) + 1)[users].float()
     if (n_rel == 0).any():
@@ -149,11 +150,19 @@ def ranking_metrics(topk: Tensor, users: Tensor, relevant: Tensor, num_items: in
         n_hit = h.sum(1)
         dcg = (h * discount[:k]).sum(1)
         ideal = torch.cumsum(discount[:k], 0)[(n_rel.clamp(max=k) - 1).long()]
-        res[f"recall@{k}"] = (n_hit / n_rel).mean().item()
-        res[f"precision@{k}"] = (n_hit / k).mean().item()
-        res[f"ndcg@{k}"] = (dcg / ideal).mean().item()
-        res[f"hit@{k}"] = (n_hit > 0).float().mean().item()
+        res[f"recall@{k}"] = n_hit / n_rel
+        res[f"precision@{k}"] = n_hit / k
+        res[f"ndcg@{k}"] = dcg / ideal
+        res[f"hit@{k}"] = (n_hit > 0).float()
     return res
+
+
+def ranking_metrics(topk: Tensor, users: Tensor, relevant: Tensor, num_items: int,
+                    ks: Sequence[int] = (20,)) -> dict[str, float]:
+    """Metrics of ranked lists ``topk`` ``(U, k_max)`` for ``users`` ``(U,)`` against the
+    relevant interactions ``relevant`` ``(2, E)``, averaged over the users (see
+    :func:`user_metrics`). Keys like ``'recall@20'``."""
+    return {key: v.mean().item() for key, v in user_metrics(topk, users, relevant, num_items, ks).items()}
 
 
 def evaluate_scores(score_fn: Callable[[Tensor], Tensor], eval_edges: Tensor, num_items: int,

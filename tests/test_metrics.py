@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from lightgcn_helpers.metrics import evaluate_scores, ranking_metrics, topk_items
+from lightgcn_helpers.metrics import evaluate_scores, ranking_metrics, topk_items, user_metrics
 
 NUM_ITEMS = 6
 
@@ -22,6 +22,16 @@ def test_metrics_by_hand():
     assert m["hit@3"] == 1.0 and m["hit@1"] == 0.5
     ndcg0 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
     assert m["ndcg@3"] == pytest.approx((ndcg0 + 1.0) / 2)
+
+
+def test_user_metrics_by_hand():
+    # the example above, per user: user 0 one hit at rank 2 of {2, 5}; user 1 one hit at rank 1 of {4}
+    topk, users = torch.tensor([[1, 2, 3], [4, 0, 1]]), torch.tensor([0, 1])
+    per_user = user_metrics(topk, users, torch.tensor([[0, 0, 1], [2, 5, 4]]), NUM_ITEMS, ks=(3,))
+    assert per_user["recall@3"].tolist() == pytest.approx([0.5, 1.0])
+    assert per_user["hit@3"].tolist() == [1.0, 1.0]
+    ndcg0 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
+    assert per_user["ndcg@3"].tolist() == pytest.approx([ndcg0, 1.0])
 
 
 def test_topk_masks_excluded_items():
