@@ -28,8 +28,8 @@ from torch import Tensor
 
 from .graph import interaction_matrix
 
-__all__ = ["popularity_scorer", "ease_scores", "ease_scorer", "ease_memory_bytes", "EaseMemoryError",
-           "EASE_MAX_BYTES"]
+__all__ = ["popularity_scorer", "ease_scores", "ease_scorer", "ease_memory_bytes", "check_ease_memory",
+           "EaseFit", "EaseMemoryError", "EASE_MAX_BYTES"]
 
 EASE_MAX_BYTES = 8 * 10**9
 """Default memory limit of :func:`ease_scores` (8 GB): above it, a readable error instead of
@@ -68,31 +68,63 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e9:.4f} GB"
 
 
-def _ease_float64(rows: Tensor, cols: Tensor, num_users: int, num_items: int, lam: float) -> Tensor:
-    """EASE scores ``S = X B`` ``(U, I)`` in float64 for the unique interactions ``(rows, cols)``,
-    inverting the smaller Gram matrix (see the module docstring)."""
-    x = torch.zeros(num_users, num_items, dtype=torch.float64, device=rows.device)
-    x[rows, cols] = 1.0
-    if num_users <= num_items:
-        # Woodbury: M = (λ I_U + X Xᵀ)⁻¹, users × users
-        g = x @ x.T
-        g.diagonal().add_(lam)
-        m = torch.linalg.inv(g)
-        del g
-        mx = m @ x  # = X P
-        del m
-        # diag(XᵀMX)_j = Σ_u X_uj (M X)_uj: X is 0/1, so a sum over the interactions (no U × I temporary)
-        xmx = torch.zeros(num_items, dtype=x.dtype, device=x.device).index_add_(0, cols, mx[rows, cols])
-        diag_p = (1.0 - xmx) / lam
-        return x.sub_(mx.div_(diag_p))  # S = X - (M X) / diag(P), in place
-    # items × items: P = (XᵀX + λ I)⁻¹, B = I - P diag(1/diag(P)), S = X B
-    g = x.T @ x
-    g.diagonal().add_(lam)
-    p = torch.linalg.inv(g)
-    del g
-    b = p.div_(-torch.diagonal(p).clone())  # B_ij = -P_ij / P_jj off the diagonal ...
-    b.diagonal().zero_()  # ... and 1 - P_jj / P_jj = 0 on it
-    return x @ b
+class EaseFit:
+    """A fitted EASE model in float64 (see the module docstring): ``x``, the training users'
+    0/1 rows (``U × I``), and either ``mx`` = ``M X`` and ``diag_p`` (Woodbury, ``U ≤ I``) or
+    the item-item weights ``b`` (``I × I``). :meth:`scores` scores any 0/1 rows, including
+    users who were not in ``X`` (fold-in, :class:`lightgcn_helpers.foldin.EaseFoldIn`)."""
+
+    def __init__(self, rows: Tensor, cols: Tensor, num_users: int, num_items: int, lam: float):
+        self.lam = float(lam)
+        x = torch.zeros(num_users, num_items, dtype=torch.float64, device=rows.device)
+        x[rows, cols] = 1.0
+        self.x = x
+        self.woodbury = num_users <= num_items
+        if self.woodbury:  # M = (λ I_U + X Xᵀ)⁻¹, users × users
+            g = x @ x.T
+            g.diagonal().add_(self.lam)
+            m = torch.linalg.inv(g)
+            del g
+            self.mx = m @ x  # = X P
+            del m
+            # diag(XᵀMX)_j = Σ_u X_uj (M X)_uj: X is 0/1, so a sum over the interactions (no U × I temporary)
+            xmx = torch.zeros(num_items, dtype=x.dtype, device=x.device).index_add_(0, cols, self.mx[rows, cols])
+            self.diag_p = (1.0 - xmx) / self.lam
+        else:  # items × items: P = (XᵀX + λ I)⁻¹, B = I - P diag(1/diag(P))
+            g = x.T @ x
+            g.diagonal().add_(self.lam)
+            p = torch.linalg.inv(g)
+            del g
+            self.b = p.div_(-torch.diagonal(p).clone())  # B_ij = -P_ij / P_jj off the diagonal ...
+            self.b.diagonal().zero_()  # ... and 1 - P_jj / P_jj = 0 on it
+
+    def scores(self, x: Tensor) -> Tensor:
+        """Scores ``x B`` (float64) of 0/1 rows ``x`` ``(B, I)`` (float64): with Woodbury,
+        ``x P = (x - (x Xᵀ)(M X)) / λ`` and ``x B = x - (x P) / diag(P)``."""
+        if not self.woodbury:
+            return x @ self.b
+        xp = (x - (x @ self.x.T) @ self.mx) / self.lam
+        return x - xp / self.diag_p
+
+    def training_scores(self) -> Tensor:
+        """``S = X B`` of the training users, in place of ``X`` (Woodbury: ``X P = M X``, so
+        ``S = X - (M X) / diag(P)``); the fit cannot score new rows afterwards."""
+        if not self.woodbury:
+            return self.x @ self.b
+        return self.x.sub_(self.mx.div_(self.diag_p))
+
+
+def check_ease_memory(num_users: int, num_items: int, max_bytes: int | None = EASE_MAX_BYTES) -> None:
+    """Raise :class:`EaseMemoryError` when :func:`ease_memory_bytes` exceeds ``max_bytes``
+    (``None``: no check), before anything is allocated."""
+    need = ease_memory_bytes(num_users, num_items)
+    if max_bytes is not None and need > max_bytes:
+        raise EaseMemoryError(
+            f"EASE on {num_users:,} users × {num_items:,} items needs about {_gb(need)} "
+            f"(dense float64 users × items matrices and a {min(num_users, num_items):,}² inverse), more than "
+            f"max_bytes={_gb(max_bytes)}. Keep fewer users or items (e.g. the most active users and "
+            f"the most popular items), or, on a machine with enough memory, raise max_bytes "
+            f"(max_bytes=None skips this check).")
 
 
 def ease_scores(train_edges: Tensor, num_users: int, num_items: int, lam: float = 200.0,
@@ -106,16 +138,9 @@ def ease_scores(train_edges: Tensor, num_users: int, num_items: int, lam: float 
     ``max_bytes`` (default :data:`EASE_MAX_BYTES`, 8 GB; ``None``: no check) an
     :class:`EaseMemoryError` says how much it would need and what to do.
     """
-    need = ease_memory_bytes(num_users, num_items)
-    if max_bytes is not None and need > max_bytes:
-        raise EaseMemoryError(
-            f"EASE on {num_users:,} users × {num_items:,} items needs about {_gb(need)} "
-            f"(dense float64 users × items matrices and a {min(num_users, num_items):,}² inverse), more than "
-            f"max_bytes={_gb(max_bytes)}. Keep fewer users or items (e.g. the most active users and "
-            f"the most popular items), or, on a machine with enough memory, raise max_bytes "
-            f"(max_bytes=None skips this check).")
+    check_ease_memory(num_users, num_items, max_bytes)
     rows, cols = interaction_matrix(train_edges, num_users, num_items).indices()  # unique pairs
-    return _ease_float64(rows, cols, num_users, num_items, lam).float()
+    return EaseFit(rows, cols, num_users, num_items, lam).training_scores().float()
 
 
 def ease_scorer(train_edges: Tensor, num_users: int, num_items: int, lam: float = 200.0,

@@ -48,6 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lightgcn_helpers.baselines import EASE_MAX_BYTES, EaseFit, check_ease_memory
+from lightgcn_helpers.graph import interaction_matrix
 from lightgcn_helpers.sampling import edge_keys
 
 __all__ = ["profile_edges", "check_profiles", "FoldIn", "FoldInResult", "EaseFoldIn"]
@@ -310,41 +312,24 @@ class EaseFoldIn:
 
     For a training user's own row of ``X`` this is exactly ``ease_scores``' row: EASE needs no
     retraining for new users — only ``B`` (here ``M X`` and ``diag P``) from the others.
-    Computed in float64, returned as float32.
+    Computed in float64, returned as float32, with :class:`~lightgcn_helpers.baselines.EaseFit`
+    (the fit :func:`~lightgcn_helpers.baselines.ease_scores` uses), after the same memory check.
     """
 
-    def __init__(self, train_edges: Tensor, num_users: int, num_items: int, lam: float = 100.0):
+    def __init__(self, train_edges: Tensor, num_users: int, num_items: int, lam: float = 100.0,
+                 max_bytes: int | None = EASE_MAX_BYTES):
+        check_ease_memory(num_users, num_items, max_bytes)  # the same readable error as ease_scores
         self.num_items, self.lam = num_items, float(lam)
-        device = train_edges.device
-        keys = edge_keys(train_edges, num_items)
-        rows, cols = keys // num_items, keys % num_items
-        x = torch.zeros(num_users, num_items, dtype=torch.float64, device=device)
-        x[rows, cols] = 1.0
-        self.woodbury = num_users <= num_items
-        if self.woodbury:
-            g = x @ x.T
-            g.diagonal().add_(self.lam)
-            self.mx = torch.linalg.inv(g) @ x  # M X, users × items
-            xmx = torch.zeros(num_items, dtype=torch.float64, device=device).index_add_(0, cols, self.mx[rows, cols])
-            self.diag_p = (1.0 - xmx) / self.lam
-            self.x = x
-        else:
-            g = x.T @ x
-            g.diagonal().add_(self.lam)
-            p = torch.linalg.inv(g)
-            self.b = p / -torch.diagonal(p)  # B_ij = −P_ij / P_jj off the diagonal ...
-            self.b.diagonal().zero_()  # ... and 0 on it
+        rows, cols = interaction_matrix(train_edges, num_users, num_items).indices()  # unique pairs
+        self.fit = EaseFit(rows, cols, num_users, num_items, lam)
 
     def scores(self, profiles, num_users: int | None = None) -> Tensor:
         """EASE scores ``(B, num_items)`` (float32) of new users given by their profiles ``(2, E)``."""
-        device = self.mx.device if self.woodbury else self.b.device
+        device = self.fit.x.device
         p, b = check_profiles(profile_edges(profiles, device), self.num_items, _count(profiles, num_users))
         x = torch.zeros(b, self.num_items, dtype=torch.float64, device=device)
         x[p[0], p[1]] = 1.0
-        if self.woodbury:
-            xp = (x - (x @ self.x.T) @ self.mx) / self.lam
-            return (x - xp / self.diag_p).float()
-        return (x @ self.b).float()
+        return self.fit.scores(x).float()
 
     def scorer(self, profiles, num_users: int | None = None) -> Callable[[Tensor], Tensor]:
         """``score_fn(rows) -> (B, num_items)`` over the new users' scores (computed once)."""

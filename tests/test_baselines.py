@@ -57,8 +57,15 @@ def test_ease_memory_estimate():
 
 def test_ease_memory_limit(monkeypatch):
     computed = []
-    monkeypatch.setattr(baselines, "_ease_float64", lambda rows, cols, u, i, lam: computed.append((u, i))
-                        or torch.zeros(u, i, dtype=torch.float64))
+    class FakeFit:  # records the shapes that were fitted instead of fitting
+        def __init__(self, rows, cols, u, i, lam):
+            computed.append((u, i))
+            self.shape = (u, i)
+
+        def training_scores(self):
+            return torch.zeros(self.shape, dtype=torch.float64)
+
+    monkeypatch.setattr(baselines, "EaseFit", FakeFit)
     edges = torch.tensor([[0], [0]])
     # the MovieLens shapes pass the default limit ...
     for users, items in ((610, 9724), (6040, 3706)):

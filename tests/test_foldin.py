@@ -183,3 +183,11 @@ def test_ease_fold_in_of_training_users_equals_ease_scores(users, items):
     assert score_fn(torch.tensor([1])).shape == (1, items)
     with pytest.raises(ValueError, match="the profile is empty"):
         ease.scores([])
+
+
+def test_ease_fold_in_checks_memory_before_allocating():
+    from lightgcn_helpers.baselines import EaseMemoryError
+
+    edges = torch.tensor([[0, 1], [0, 1]])
+    with pytest.raises(EaseMemoryError, match="raise max_bytes"):
+        EaseFoldIn(edges, 200_000, 300_000, max_bytes=10**9)  # ~1.4 TB: refused, nothing allocated
