@@ -45,7 +45,7 @@ for p in (str(ROOT), str(HERE)):
 
 import torch  # noqa: E402
 
-from lightgcn_helpers.env import pick_device, seed_everything, versions  # noqa: E402
+from lightgcn_helpers.env import load_average, machine_info, pick_device, seed_everything  # noqa: E402
 from lightgcn_helpers.graph import ColdStartWarning, build_graph  # noqa: E402
 
 GLIBC_KEEP_FREED = {"MALLOC_MMAP_THRESHOLD_": str(1 << 32), "MALLOC_TRIM_THRESHOLD_": str(1 << 36),
@@ -214,23 +214,14 @@ def main(argv=None) -> dict:
     if args.child:
         print(json.dumps(child(args.child, args)))
         return {}
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    cpu_model = None
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu_model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), None)
-    except OSError:
-        pass
     res = {"command": "python benchmarks/gowalla_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "machine": {**versions(), "threads": torch.get_num_threads(), "load_at_start": load,
-                       "cpu_count": os.cpu_count(), "cpu_model": cpu_model,
-                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}, "tiny": args.tiny}
+           "machine": machine_info(), "tiny": args.tiny}
     for stage in ("steps", "epoch", "pyg", "eval"):
         print(f"running {stage} ...", file=sys.stderr, flush=True)
         res[stage] = run_child(stage, args)
     print("running epoch with glibc keeping freed memory ...", file=sys.stderr, flush=True)
     res["epoch_keep_freed"] = run_child("epoch", args, GLIBC_KEEP_FREED)
-    res["machine"]["load_at_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    res["machine"]["load_at_end"] = load_average()
     ep, pyg, ev, kf, st = res["epoch"], res["pyg"], res["eval"], res["epoch_keep_freed"], res["steps"]
     n = ep["train_interactions"]
     ours_us, pyg_us = 1e6 * ep["wall"] / n, 1e6 * pyg["epoch_extrapolated"] / n

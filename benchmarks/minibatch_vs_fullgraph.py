@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -46,11 +45,11 @@ for p in (str(ROOT), str(HERE)):
 import torch  # noqa: E402
 
 from lightgcn_helpers import minibatch as mb  # noqa: E402
-from lightgcn_helpers.env import pick_device, seed_everything  # noqa: E402
+from lightgcn_helpers.env import load_average, machine_info, pick_device, seed_everything  # noqa: E402
 from lightgcn_helpers.graph import ColdStartWarning  # noqa: E402
 from lightgcn_helpers.model import LightGCN  # noqa: E402
 from lightgcn_helpers.train import RECIPES, TrainConfig, evaluate_model, train_bpr  # noqa: E402
-from train_minibatch import fanouts, machine, tiny_graph  # noqa: E402  (benchmarks/train_minibatch.py)
+from train_minibatch import fanouts, tiny_graph  # noqa: E402  (benchmarks/train_minibatch.py)
 
 # The series' full-graph recipe for Gowalla (RECIPES["series-gowalla"], validation-tuned with
 # benchmarks/reproduce_paper.py --tune); epochs is only a cap, the budget decides.
@@ -141,7 +140,7 @@ def table(res) -> str:
     load = res["load_average_start"], res["load_average_end"]
     rows.append("")
     rows.append(f"{res['dataset']}: {g['users']:,} users, {g['items']:,} items, {g['train']:,} training / "
-                f"{g['test']:,} test interactions; device {res['device']}, {res['machine']['cpus']} CPUs, "
+                f"{g['test']:,} test interactions; device {res['device']}, {res['machine']['cpu_count']} CPUs, "
                 f"{res['machine']['torch_threads']} torch threads; 1-min load average {load[0]:.2f} at the start, "
                 f"{load[1]:.2f} at the end.")
     return "\n".join(rows)
@@ -153,8 +152,8 @@ def results(args, graph, device, load_start, runs) -> dict:
             "graph": {"users": graph.num_users, "items": graph.num_items, "train": graph.split.train.shape[1],
                       "test": graph.split.test.shape[1]},
             "load_average_start": load_start,
-            "load_average_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
-            "machine": machine(), "runs": runs}
+            "load_average_end": load_average(float("nan")),
+            "machine": machine_info(device), "runs": runs}
 
 
 def main(argv=None) -> int:
@@ -166,7 +165,7 @@ def main(argv=None) -> int:
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
-    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load_start = load_average(float("nan"))
     device = pick_device(args.device)
     graph = load(args)
     full_cfg = TINY_FULL if args.tiny else FULL_GRAPH
@@ -201,7 +200,7 @@ def main(argv=None) -> int:
         t1 = time.perf_counter()
         run["test"] = evaluate(model)
         run["eval_seconds"] = time.perf_counter() - t1
-        run["load_average_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        run["load_average_after"] = load_average(float("nan"))
         runs[key] = run
         print(f"{key}: {run['seconds']:.1f} s of training, test Recall@20 {run['test']['recall@20']:.4f}, "
               f"NDCG@20 {run['test']['ndcg@20']:.4f} (load average {run['load_average_after']:.2f})", flush=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -35,7 +34,7 @@ if str(ROOT) not in sys.path:
 
 from lightgcn_helpers.baselines import ease_scorer, popularity_scorer  # noqa: E402
 from lightgcn_helpers.data import load_ratings  # noqa: E402
-from lightgcn_helpers.env import pick_device, seed_everything, versions  # noqa: E402
+from lightgcn_helpers.env import machine_info, pick_device, seed_everything  # noqa: E402
 from lightgcn_helpers.graph import ColdStartWarning, build_movielens_graph  # noqa: E402
 from lightgcn_helpers.metrics import evaluate_scores  # noqa: E402
 from lightgcn_helpers.model import LightGCN  # noqa: E402
@@ -93,8 +92,7 @@ def main(argv=None) -> dict:
         models[name] = {k: summary(sel, k) for k in ("recall@20", "ndcg@20", "val_recall@20", "seconds")}
     out = {"config": asdict(cfg), "device": str(device), "seeds": args.seeds, "layer_seeds": args.layer_seeds,
            "command": "python benchmarks/movielens_seeds.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "machine": {**versions(), "cpu_count": os.cpu_count(),
-                       "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
+           "machine": machine_info(device),
            "wall_seconds": round(time.perf_counter() - t_start, 1), "runs": runs, "models": models,
            "baselines": {k: {"recall@20": v["recall@20"], "ndcg@20": v["ndcg@20"]} for k, v in baselines.items()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 import warnings
@@ -44,10 +42,8 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-
 from lightgcn_helpers.datasets import load_dataset  # noqa: E402
-from lightgcn_helpers.env import pick_device, seed_everything, versions  # noqa: E402
+from lightgcn_helpers.env import load_average, machine_info, pick_device, seed_everything  # noqa: E402
 from lightgcn_helpers.graph import ColdStartWarning  # noqa: E402
 from lightgcn_helpers.model import LightGCN  # noqa: E402
 from lightgcn_helpers.train import RECIPES, TrainConfig, evaluate_model, train_bpr  # noqa: E402
@@ -99,23 +95,6 @@ def config_from(args) -> TrainConfig:
     return cfg
 
 
-def machine() -> dict:
-    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), **versions()}
-    try:
-        with open("/proc/cpuinfo") as fh:
-            names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
-        info["cpu_model"] = names[0] if names else None
-        info["cpu_count"] = len(names)
-        with open("/proc/loadavg") as fh:
-            info["load_at_start"] = fh.read().split()[0]
-    except OSError:
-        pass
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = config_from(args)
@@ -160,16 +139,11 @@ def main(argv=None) -> dict:
     if not trajectory or trajectory[-1]["epoch"] != epochs_run:
         record(cfg.epochs, result)  # the final state is always evaluated
     final = trajectory[-1]
-    try:
-        with open("/proc/loadavg") as fh:
-            load_end = fh.read().split()[0]
-    except OSError:
-        load_end = None
     out = {
-        "load_at_end": load_end,
+        "load_at_end": load_average(),
         "dataset": args.dataset, "split": part, "recipe": args.recipe, "config": asdict(cfg),
         "command": "python benchmarks/reproduce_paper.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "device": str(device), "machine": machine(),
+        "device": str(device), "machine": machine_info(device),
         "graph": {"users": graph.num_users, "items": graph.num_items, "train": graph.split.sizes()[0],
                   "evaluated": graph.split.sizes()[1 if args.tune else 2]},
         "paper": PAPER.get(args.dataset), "trajectory": trajectory, "final": final,

@@ -17,7 +17,6 @@ import gc
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,8 @@ import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 import original  # noqa: E402  (benchmarks/original.py)
-from lightgcn_helpers.env import has_torch_sparse, quiet_progress, seed_everything, time_calls, versions  # noqa: E402
+from lightgcn_helpers.env import (  # noqa: E402
+    has_torch_sparse, load_average, machine_info, quiet_progress, seed_everything, time_calls)
 from lightgcn_helpers.graph import (  # noqa: E402
     IdEncoder, bipartite_edge_index, build_movielens_graph, normalized_adjacency, positive_edges,
 )
@@ -578,24 +578,9 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n\nNotes:\n" + "\n".join(notes)
 
 
-def machine_info(device: torch.device) -> dict:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"cpu_model": model, "nproc": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "device": str(device)}
-    import torch_geometric
-    info["torch_geometric"] = torch_geometric.__version__
-    info["packages"] = versions()  # torch-sparse, torch-scatter, numpy, ... as installed
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
+def bench_machine_info(device: torch.device) -> dict:
+    info = machine_info(device)
+    info["nproc"] = info["cpu_count"]  # the key older records used
     return info
 
 
@@ -658,14 +643,14 @@ def main(argv=None) -> int:
     if args.child:
         return child_main(args)
     device = torch.device(args.device)
-    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load_start = load_average(float("nan"))
     started = time.perf_counter()
     ratings = get_ratings(args.tiny)
     bench = Bench(args, device, ratings)
     bench.run()
-    load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load_end = load_average(float("nan"))
     elapsed = time.perf_counter() - started
-    info = machine_info(device)
+    info = bench_machine_info(device)
     provisional = max(load_start, load_end) > LOAD_LIMIT
 
     table = markdown_table(bench.rows)

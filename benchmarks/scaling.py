@@ -85,9 +85,8 @@ import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from gowalla_speed import _usage  # noqa: E402  (CPU time and page faults of this process)
-from reproduce_paper import machine  # noqa: E402
 from run_benchmarks import LOAD_LIMIT, _reset_peak_rss, _status_kb  # noqa: E402
-from lightgcn_helpers.env import pick_device, quiet_progress, seed_everything  # noqa: E402
+from lightgcn_helpers.env import load_average, machine_info, pick_device, quiet_progress, seed_everything  # noqa: E402
 from lightgcn_helpers.train import RECIPES, TrainConfig  # noqa: E402
 
 DIM, LAYERS, K = 64, 3, 20
@@ -437,13 +436,6 @@ def child(spec: dict) -> dict:
 
 # --- the parent ---------------------------------------------------------------------------
 
-def _loadavg() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
-
-
 def _proc_field_gb(path: str, field: str) -> float | None:
     """A "<field>: <n> kB" line of a /proc file, in GB (None where /proc cannot be read)."""
     try:
@@ -477,7 +469,7 @@ def run_child(spec: dict, kill_gb: float | None, timeout: float) -> dict:
     reader = threading.Thread(target=lambda: box.update(zip(("out", "err"), proc.communicate())), daemon=True)
     reader.start()
     start, peak_seen, killed = time.time(), 0.0, None
-    load = [_loadavg()]
+    load = [load_average()]
     while reader.is_alive():
         reader.join(0.5)
         rss = _child_rss_gb(proc.pid)
@@ -493,8 +485,8 @@ def run_child(spec: dict, kill_gb: float | None, timeout: float) -> dict:
             if killed:
                 proc.kill()
         if int(time.time() - start) % 15 == 0:
-            load.append(_loadavg())
-    load.append(_loadavg())
+            load.append(load_average())
+    load.append(load_average())
     loads = [x for x in load if x is not None]
     info = {"wall_seconds": time.time() - start, "watchdog_peak_rss_gb": peak_seen,
             "load_max": max(loads, default=None), "load_mean": float(np.mean(loads)) if loads else None}
@@ -750,8 +742,7 @@ def main(argv=None) -> dict:
     specs = [{"source": "gowalla", "frac": f, "name": f"Gowalla {f:.0%}", **common} for f in fracs]
     specs += [{"source": "synthetic", "train": n, "name": f"synthetic {human(n)}", **common} for n in sorted(sizes)]
     command = "python benchmarks/scaling.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    res = {"command": command, "machine": {**machine(), "mem_available_gb_at_start": avail,
-                                           "device": str(device)},
+    res = {"command": command, "machine": {**machine_info(device), "mem_available_gb_at_start": avail},
            "env": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE (set for the children)")},
            "tiny": args.tiny, "mem_budget_gb": budget, "recipe": args.recipe,
            "config": common["config"],
@@ -816,7 +807,7 @@ def main(argv=None) -> dict:
         (args.out / "scaling.json").write_text(json.dumps(res, indent=1) + "\n")  # partial results survive
     bar.close()
     res["graphs"] = rows
-    res["machine"]["load_at_end"] = _loadavg()
+    res["machine"]["load_at_end"] = load_average()
     ok = measured(rows)
     loads = [r["load_max"] for r in ok if r.get("load_max") is not None]
     res["load_max"] = max(loads, default=None)

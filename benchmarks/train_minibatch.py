@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import warnings
@@ -42,7 +41,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from lightgcn_helpers.env import pick_device, seed_everything, versions  # noqa: E402
+from lightgcn_helpers.env import machine_info, pick_device, seed_everything  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
 from lightgcn_helpers import minibatch as mb  # noqa: E402
@@ -82,14 +81,6 @@ def load_graph(args) -> InteractionGraph:
 def fanouts(text: str) -> int | tuple[int, ...]:
     parts = [int(p) for p in text.split(",") if p.strip()]
     return parts[0] if len(parts) == 1 else tuple(parts)
-
-
-def machine() -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "versions": versions()}
 
 
 def parse_args(argv=None):
@@ -164,7 +155,7 @@ def main(argv=None) -> int:
                    "world_size": world, "backend": dist.get_backend() if world > 1 else None,
                    "device": str(device), "embedding_dim": dim, "layers": args.layers,
                    "result": res.as_dict(), "test": metrics, "wall_seconds": wall, "eval_seconds": eval_s,
-                   "machine": machine()}
+                   "machine": machine_info(device)}
             last = res.loss[-1] if res.loss else float("nan")
             print(f"{graph.name}: {world} process(es) on {device}, {res.steps} steps in {res.seconds:.1f} s "
                   f"(epochs {res.epochs[-1] if res.epochs else 0}, last loss {last:.4f}, "

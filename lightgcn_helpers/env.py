@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 __all__ = ["seed_everything", "pick_device", "versions", "plot_style", "has_torch_sparse", "quiet_progress",
-           "interactive", "interact", "time_calls", "median_seconds"]
+           "interactive", "interact", "time_calls", "median_seconds", "load_average", "machine_info"]
 
 _PACKAGES = ("torch", "torch_geometric", "torch_sparse", "torch_scatter", "numpy", "pandas", "scikit-learn", "matplotlib")
 
@@ -60,6 +60,37 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+def load_average(default: float | None = None) -> float | None:
+    """The 1-minute load average (``default`` where the platform has none): a benchmark
+    records it at its start and end, since other work on the machine slows every timing."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return default
+
+
+def machine_info(device: torch.device | str | None = None) -> dict:
+    """What a benchmark record says about the machine: platform, CPU model and count, the
+    threads PyTorch uses, ``OMP_WAIT_POLICY``, the load average now (``load_at_start``), the
+    GPU when ``device`` is CUDA, and :func:`versions`."""
+    cpu_model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu_model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
+                             cpu_model)
+    except OSError:
+        pass
+    info = {"platform": platform.platform(), "cpu_model": cpu_model, "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "load_at_start": load_average(), **versions()}
+    if device is not None:
+        device = torch.device(device)
+        info["device"] = str(device)
+        if device.type == "cuda":
+            info["gpu"] = torch.cuda.get_device_name(device)
+    return info
 
 
 def quiet_progress() -> bool:

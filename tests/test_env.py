@@ -1,8 +1,11 @@
+import math
+import os
+
 import pytest
 import torch
 
 import lightgcn_helpers.env as env
-from lightgcn_helpers.env import median_seconds, time_calls
+from lightgcn_helpers.env import load_average, machine_info, median_seconds, time_calls, versions
 
 
 class FakeClock:
@@ -75,3 +78,15 @@ def test_interact_shows_the_defaults_outside_a_live_notebook(monkeypatch):
     assert interact(lambda threshold=3.5, k=20: seen.append((threshold, k)) or "static", threshold=(0.5, 5.0, 0.5),
                     k=(5, 50)) == "static"
     assert seen == [(3.5, 20)]
+
+
+def test_machine_info_and_load_average(monkeypatch):
+    info = machine_info("cpu")
+    assert info["device"] == "cpu" and info["cpu_count"] == os.cpu_count() >= 1
+    assert info["torch_threads"] == torch.get_num_threads() and info["torch"] == versions()["torch"]
+    assert "gpu" not in info and isinstance(info["cpu_model"], str)
+    monkeypatch.setattr(os, "getloadavg", lambda: (_ for _ in ()).throw(OSError("no load average")))
+    assert load_average() is None and math.isnan(load_average(float("nan")))
+    assert machine_info()["load_at_start"] is None and "device" not in machine_info()
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 0.5))
+    assert load_average() == 1.5 and machine_info()["load_at_start"] == 1.5
