@@ -54,7 +54,7 @@ from train_minibatch import fanouts, tiny_graph  # noqa: E402  (benchmarks/train
 # The series' full-graph recipe for Gowalla (RECIPES["series-gowalla"], validation-tuned with
 # benchmarks/reproduce_paper.py --tune); epochs is only a cap, the budget decides.
 FULL_GRAPH = replace(RECIPES["series-gowalla"], epochs=100_000)
-# Mini-batch: 4 uniform negatives per pair, a decreasing fan-out, the full graph's learning rate.
+# Mini-batch: 4 uniform negatives per pair, a decreasing fan-out, Adam lr 0.02, lambda 1e-4.
 # Not tuned (no budget for it on the 2-core machine). Three hops cover Gowalla: one batch of
 # 2,048 pairs with fan-out (10, 10, 10) reaches ~69,500 of the 70,839 nodes and ~620,000 edges;
 # (10, 5, 2) ~63,000 nodes and ~300,000 edges, at about half the cost per step; 8,192 pairs

@@ -60,7 +60,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, help="epochs between evaluations (default: the recipe's eval_every)")
     p.add_argument("--eval-epochs", default="", help="more epochs to evaluate at, e.g. 1,2,3")
     p.add_argument("--tune", action="store_true", help="evaluate on a validation split carved from train.txt")
-    p.add_argument("--val-frac", type=float, default=0.1, help="share of train.txt held out with --tune")
+    p.add_argument("--val-frac", type=float, default=0.2,
+                   help="share of train.txt held out with --tune (default 0.2, as RECIPES['series-gowalla'] was chosen)")
     p.add_argument("--minutes", type=float, help="stop after this much wall time (training + evaluation)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     p.add_argument("--seed", type=int, default=0)
