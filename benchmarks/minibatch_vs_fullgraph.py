@@ -146,14 +146,14 @@ def table(res) -> str:
     return "\n".join(rows)
 
 
-def results(args, graph, device, load_start, runs) -> dict:
+def results(args, graph, device, load_start, runs, machine) -> dict:
     return {"command": " ".join(["python", "benchmarks/" + Path(sys.argv[0]).name] + sys.argv[1:]),
             "tiny": args.tiny, "dataset": graph.name, "budget": args.budget, "device": str(device),
             "graph": {"users": graph.num_users, "items": graph.num_items, "train": graph.split.train.shape[1],
                       "test": graph.split.test.shape[1]},
             "load_average_start": load_start,
             "load_average_end": load_average(float("nan")),
-            "machine": machine_info(device), "runs": runs}
+            "machine": machine, "runs": runs}
 
 
 def main(argv=None) -> int:
@@ -167,6 +167,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     load_start = load_average(float("nan"))
     device = pick_device(args.device)
+    machine = machine_info(device)
     graph = load(args)
     full_cfg = TINY_FULL if args.tiny else FULL_GRAPH
     mini_cfg = TINY_MINI if args.tiny else MINIBATCH
@@ -204,7 +205,7 @@ def main(argv=None) -> int:
         runs[key] = run
         print(f"{key}: {run['seconds']:.1f} s of training, test Recall@20 {run['test']['recall@20']:.4f}, "
               f"NDCG@20 {run['test']['ndcg@20']:.4f} (load average {run['load_average_after']:.2f})", flush=True)
-        res = results(args, graph, device, load_start, runs)
+        res = results(args, graph, device, load_start, runs, machine)
         (args.out / "results.json").write_text(json.dumps(res, indent=1))  # after each method: nothing lost
     text = table(res)
     print(text)

@@ -58,6 +58,7 @@ def main(argv=None) -> dict:
     p.add_argument("--out", type=Path, default=RECORD)
     args = p.parse_args(argv)
     device = pick_device(args.device)
+    machine = machine_info(device)  # load_at_start: read before anything runs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ColdStartWarning)
         graph = build_movielens_graph(load_ratings())
@@ -92,7 +93,7 @@ def main(argv=None) -> dict:
         models[name] = {k: summary(sel, k) for k in ("recall@20", "ndcg@20", "val_recall@20", "seconds")}
     out = {"config": asdict(cfg), "device": str(device), "seeds": args.seeds, "layer_seeds": args.layer_seeds,
            "command": "python benchmarks/movielens_seeds.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "machine": machine_info(device),
+           "machine": machine,
            "wall_seconds": round(time.perf_counter() - t_start, 1), "runs": runs, "models": models,
            "baselines": {k: {"recall@20": v["recall@20"], "ndcg@20": v["ndcg@20"]} for k, v in baselines.items()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,8 @@ Recipes (``--recipe``):
   against the hardest of them, decaying learning rate) with the batch size, learning rate,
   decay and λ chosen for this graph on a **validation split carved from the training
   file** (``--tune``), never on the test file; the number of epochs is fixed in advance;
+* ``series-gowalla-64``: the same with the hardest 8 of 64 candidates and 300 epochs, best on
+  validation but not on the test file (``benchmarks/README.md``, ``gowalla_splits.py``);
 * ``series``: ``TrainConfig()`` as tuned on MovieLens.
 
 Without ``--tune`` the test split is evaluated every ``--eval-every`` epochs; these
@@ -100,6 +102,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = config_from(args)
     device = pick_device(args.device)
+    machine = machine_info(device)  # load_at_start: read before anything runs
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     t_wall = time.perf_counter()
     seed_everything(args.seed)
@@ -144,7 +147,7 @@ def main(argv=None) -> dict:
         "load_at_end": load_average(),
         "dataset": args.dataset, "split": part, "recipe": args.recipe, "config": asdict(cfg),
         "command": "python benchmarks/reproduce_paper.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "device": str(device), "machine": machine_info(device),
+        "device": str(device), "machine": machine,
         "graph": {"users": graph.num_users, "items": graph.num_items, "train": graph.split.sizes()[0],
                   "evaluated": graph.split.sizes()[1 if args.tune else 2]},
         "paper": PAPER.get(args.dataset), "trajectory": trajectory, "final": final,

@@ -131,6 +131,7 @@ def main(argv=None) -> int:
     device = pick_device(args.device)
     if device.type == "cuda" and "LOCAL_RANK" in os.environ:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    machine = machine_info(device)  # load_at_start: read before anything runs
     rank, world = mb.init_distributed(device)
     try:
         cfg = config_from(args)
@@ -155,7 +156,7 @@ def main(argv=None) -> int:
                    "world_size": world, "backend": dist.get_backend() if world > 1 else None,
                    "device": str(device), "embedding_dim": dim, "layers": args.layers,
                    "result": res.as_dict(), "test": metrics, "wall_seconds": wall, "eval_seconds": eval_s,
-                   "machine": machine_info(device)}
+                   "machine": machine}
             last = res.loss[-1] if res.loss else float("nan")
             print(f"{graph.name}: {world} process(es) on {device}, {res.steps} steps in {res.seconds:.1f} s "
                   f"(epochs {res.epochs[-1] if res.epochs else 0}, last loss {last:.4f}, "

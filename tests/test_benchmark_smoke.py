@@ -42,3 +42,24 @@ def test_benchmark_runs_at_tiny_size(tmp_path):
     shares = res["extra"]["invalid_sample_shares"]
     assert shares["movie as user"]["original"] > 0.2
     assert shares["any of these"]["helpers"] == 0.0
+
+
+def test_split_comparison_describes_held_out_pairs():
+    """benchmarks/gowalla_splits.py's statistics on a toy graph, by hand: in training, item 0 has
+    3 likes, item 1 two, item 2 one, items 3-24 none; each user holds out one item."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from gowalla_splits import describe
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    train = torch.tensor([[0, 1, 2, 0, 2, 1], [0, 0, 0, 1, 1, 2]])
+    held = torch.tensor([[0, 1, 2], [2, 1, 2]])
+    r = describe(train, held, num_users=3, num_items=25)
+    assert r["pairs"] == 3
+    assert r["item_train_degree_median"] == 1 and r["item_train_degree_mean"] == 1.3  # degrees 1, 2, 1
+    assert r["held_per_train_pair_median"] == 0.5  # one held-out pair per two training pairs
+    # popularity ranks items 0, 1, 2, then the rest; with each user's training items masked,
+    # every held-out item comes first
+    assert r["popularity_recall@20"] == 1.0 and r["popularity_ndcg@20"] == 1.0

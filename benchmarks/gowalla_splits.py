@@ -1,0 +1,82 @@
+"""Is a validation split carved from Gowalla's train.txt distributed like its test file?
+
+    python benchmarks/gowalla_splits.py [--val-frac 0.2] [--out benchmarks/records/gowalla_splits.json]
+
+``reproduce_paper.py --tune`` chooses the recipe on a random share of ``train.txt``; the
+result is then measured on the authors' ``test.txt``. This script compares the two held-out
+sets *on the same training graph* (``train.txt`` minus the validation share), so that only the
+held-out pairs differ: how popular their items are in training, and what the popularity
+baseline (every user gets the most-liked items) scores on each — a model-free measure of how
+much a split rewards ranking popular items. The full-training-file row is the test run's own
+setting. Only aggregate statistics of the test file are read; nothing is tuned on them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from lightgcn_helpers.baselines import popularity_scorer  # noqa: E402
+from lightgcn_helpers.datasets import load_dataset  # noqa: E402
+from lightgcn_helpers.graph import ColdStartWarning  # noqa: E402
+from lightgcn_helpers.metrics import evaluate_scores  # noqa: E402
+
+
+def describe(train: torch.Tensor, held: torch.Tensor, num_users: int, num_items: int) -> dict:
+    """Training degree of the held-out pairs' items, held-out per training pair of a user, and
+    the popularity baseline's Recall/NDCG@20 on ``held`` (training items masked)."""
+    item_deg = torch.bincount(train[1], minlength=num_items).float()[held[1]]
+    user_train = torch.bincount(train[0], minlength=num_users).float()
+    user_held = torch.bincount(held[0], minlength=num_users).float()
+    has = user_held > 0
+    pop = evaluate_scores(popularity_scorer(train, num_items), held, num_items, [train], ks=(20,))
+    return {"pairs": held.shape[1], "item_train_degree_median": item_deg.median().item(),
+            "item_train_degree_mean": round(item_deg.mean().item(), 1),
+            "held_per_train_pair_median": round((user_held[has] / user_train[has].clamp(min=1)).median().item(), 3),
+            "popularity_recall@20": round(pop["recall@20"], 4), "popularity_ndcg@20": round(pop["ndcg@20"], 4)}
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="gowalla", choices=["gowalla", "yelp2018", "amazon-book"])
+    p.add_argument("--val-frac", type=float, default=0.2, help="share of train.txt held out (as --tune)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="JSON file to write")
+    args = p.parse_args(argv)
+    ds = load_dataset(args.dataset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ColdStartWarning)
+        full = ds.graph(val_frac=0.0, seed=args.seed)
+        tune = ds.graph(val_frac=args.val_frac, seed=args.seed)
+    n_u, n_i = full.num_users, full.num_items
+    rows = {
+        f"validation ({args.val_frac:.0%} of train.txt), training on the rest": describe(tune.split.train, tune.split.val, n_u, n_i),
+        "test.txt, training on the same rest": describe(tune.split.train, tune.split.test, n_u, n_i),
+        "test.txt, training on all of train.txt (the test run)": describe(full.split.train, full.split.test, n_u, n_i),
+    }
+    print(f"| {args.dataset}: held-out pairs | pairs | items' training degree, median / mean | held-out per training "
+          f"pair (user median) | popularity Recall@20 | popularity NDCG@20 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['pairs']:,} | {r['item_train_degree_median']:.0f} / {r['item_train_degree_mean']:.1f} | "
+              f"{r['held_per_train_pair_median']:.3f} | {r['popularity_recall@20']:.4f} | {r['popularity_ndcg@20']:.4f} |")
+    out = {"command": "python benchmarks/gowalla_splits.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "dataset": args.dataset, "val_frac": args.val_frac, "seed": args.seed, "rows": rows}
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=1) + "\n")
+        print(f"wrote {args.out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
