@@ -96,9 +96,11 @@ def timed(fn, repeats: int, device, warmup: int = 1) -> dict:
     return {"median": statistics.median(times), "times": times}
 
 
-def _status_kb(field: str) -> int | None:
+def _status_kb(field: str, path: str = "/proc/self/status") -> int | None:
+    """A "<field>: <n> kB" line of a /proc file (this process's status by default), in kB;
+    None where /proc cannot be read."""
     try:
-        with open("/proc/self/status") as fh:
+        with open(path) as fh:
             for line in fh:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])

@@ -436,24 +436,16 @@ def child(spec: dict) -> dict:
 
 # --- the parent ---------------------------------------------------------------------------
 
-def _proc_field_gb(path: str, field: str) -> float | None:
-    """A "<field>: <n> kB" line of a /proc file, in GB (None where /proc cannot be read)."""
-    try:
-        with open(path) as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024 / 1e9
-    except OSError:
-        pass
-    return None
+def _kb_to_gb(kb: int | None) -> float | None:
+    return None if kb is None else kb * 1024 / 1e9
 
 
 def _mem_available_gb() -> float | None:
-    return _proc_field_gb("/proc/meminfo", "MemAvailable")
+    return _kb_to_gb(_status_kb("MemAvailable", "/proc/meminfo"))
 
 
 def _child_rss_gb(pid: int) -> float | None:
-    return _proc_field_gb(f"/proc/{pid}/status", "VmRSS")
+    return _kb_to_gb(_status_kb("VmRSS", f"/proc/{pid}/status"))
 
 
 def run_child(spec: dict, kill_gb: float | None, timeout: float) -> dict:

@@ -98,6 +98,15 @@ class EaseFit:
             self.b = p.div_(-torch.diagonal(p).clone())  # B_ij = -P_ij / P_jj off the diagonal ...
             self.b.diagonal().zero_()  # ... and 1 - P_jj / P_jj = 0 on it
 
+    @classmethod
+    def from_edges(cls, train_edges: Tensor, num_users: int, num_items: int, lam: float,
+                   max_bytes: int | None = EASE_MAX_BYTES) -> "EaseFit":
+        """Fit on interactions ``(2, E)`` (a duplicated pair counts once), after
+        :func:`check_ease_memory`: a readable error instead of a crashed kernel."""
+        check_ease_memory(num_users, num_items, max_bytes)
+        rows, cols = interaction_matrix(train_edges, num_users, num_items).indices()  # unique pairs
+        return cls(rows, cols, num_users, num_items, lam)
+
     def scores(self, x: Tensor) -> Tensor:
         """Scores ``x B`` (float64) of 0/1 rows ``x`` ``(B, I)`` (float64): with Woodbury,
         ``x P = (x - (x Xᵀ)(M X)) / λ`` and ``x B = x - (x P) / diag(P)``."""
@@ -138,9 +147,7 @@ def ease_scores(train_edges: Tensor, num_users: int, num_items: int, lam: float 
     ``max_bytes`` (default :data:`EASE_MAX_BYTES`, 8 GB; ``None``: no check) an
     :class:`EaseMemoryError` says how much it would need and what to do.
     """
-    check_ease_memory(num_users, num_items, max_bytes)
-    rows, cols = interaction_matrix(train_edges, num_users, num_items).indices()  # unique pairs
-    return EaseFit(rows, cols, num_users, num_items, lam).training_scores().float()
+    return EaseFit.from_edges(train_edges, num_users, num_items, lam, max_bytes).training_scores().float()
 
 
 def ease_scorer(train_edges: Tensor, num_users: int, num_items: int, lam: float = 200.0,

@@ -48,8 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightgcn_helpers.baselines import EASE_MAX_BYTES, EaseFit, check_ease_memory
-from lightgcn_helpers.graph import interaction_matrix
+from lightgcn_helpers.baselines import EASE_MAX_BYTES, EaseFit
 from lightgcn_helpers.sampling import edge_keys
 
 __all__ = ["profile_edges", "check_profiles", "FoldIn", "FoldInResult", "EaseFoldIn"]
@@ -318,10 +317,8 @@ class EaseFoldIn:
 
     def __init__(self, train_edges: Tensor, num_users: int, num_items: int, lam: float = 100.0,
                  max_bytes: int | None = EASE_MAX_BYTES):
-        check_ease_memory(num_users, num_items, max_bytes)  # the same readable error as ease_scores
-        self.num_items, self.lam = num_items, float(lam)
-        rows, cols = interaction_matrix(train_edges, num_users, num_items).indices()  # unique pairs
-        self.fit = EaseFit(rows, cols, num_users, num_items, lam)
+        self.num_items = num_items
+        self.fit = EaseFit.from_edges(train_edges, num_users, num_items, lam, max_bytes)  # ease_scores' fit and check
 
     def scores(self, profiles, num_users: int | None = None) -> Tensor:
         """EASE scores ``(B, num_items)`` (float32) of new users given by their profiles ``(2, E)``."""

@@ -57,7 +57,7 @@ def test_ease_memory_estimate():
 
 def test_ease_memory_limit(monkeypatch):
     computed = []
-    class FakeFit:  # records the shapes that were fitted instead of fitting
+    class FakeFit(baselines.EaseFit):  # records the shapes that were fitted instead of fitting
         def __init__(self, rows, cols, u, i, lam):
             computed.append((u, i))
             self.shape = (u, i)
