@@ -3,6 +3,7 @@
     python benchmarks/reproduce_paper.py                      # the series' recipe, CPU
     python benchmarks/reproduce_paper.py --recipe paper --epochs 20
     python benchmarks/reproduce_paper.py --tune               # validation carved from train.txt
+    python benchmarks/reproduce_paper.py --tune --val-popularity 0.15   # ... favouring popular items as test.txt does
     python benchmarks/reproduce_paper.py --device cuda
 
 The paper's protocol (He et al., SIGIR 2020, Table 3): the authors' Gowalla split
@@ -41,12 +42,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, HERE):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import torch  # noqa: E402
+from gowalla_splits import popularity_carve  # noqa: E402
 
 from lightgcn_helpers.datasets import load_dataset  # noqa: E402
 from lightgcn_helpers.env import load_average, machine_info, pick_device, seed_everything  # noqa: E402
-from lightgcn_helpers.graph import ColdStartWarning  # noqa: E402
+from lightgcn_helpers.graph import ColdStartWarning, EdgeSplit  # noqa: E402
 from lightgcn_helpers.model import LightGCN  # noqa: E402
 from lightgcn_helpers.train import RECIPES, TrainConfig, evaluate_model, train_bpr  # noqa: E402
 
@@ -64,6 +69,9 @@ def parse_args(argv=None):
     p.add_argument("--tune", action="store_true", help="evaluate on a validation split carved from train.txt")
     p.add_argument("--val-frac", type=float, default=0.2,
                    help="share of train.txt held out with --tune (default 0.2, as RECIPES['series-gowalla'] was chosen)")
+    p.add_argument("--val-popularity", type=float, metavar="EXP",
+                   help="with --tune: draw the validation share with probability proportional to (item's training "
+                        "degree)^EXP instead of uniformly (gowalla_splits.py shows which EXP matches test.txt)")
     p.add_argument("--minutes", type=float, help="stop after this much wall time (training + evaluation)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     p.add_argument("--seed", type=int, default=0)
@@ -100,6 +108,8 @@ def config_from(args) -> TrainConfig:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.val_popularity is not None and not args.tune:
+        raise SystemExit("--val-popularity shapes the validation split: use it with --tune")
     cfg = config_from(args)
     device = pick_device(args.device)
     machine = machine_info(device)  # load_at_start: read before anything runs
@@ -109,6 +119,10 @@ def main(argv=None) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ColdStartWarning)
         graph = load_dataset(args.dataset).graph(val_frac=args.val_frac if args.tune else 0.0, seed=args.seed)
+        if args.val_popularity is not None:  # re-carve the validation share from the whole training file
+            everything = torch.cat([graph.split.train, graph.split.val], dim=1)
+            rest, held = popularity_carve(everything, graph.num_items, args.val_frac, args.val_popularity, args.seed)
+            graph = replace(graph, split=EdgeSplit(train=rest, val=held, test=graph.split.test))
     part = "validation" if args.tune else "test"
     train = graph.split.train.to(device)
     target = (graph.split.val if args.tune else graph.split.test).to(device)
@@ -145,7 +159,7 @@ def main(argv=None) -> dict:
     final = trajectory[-1]
     out = {
         "load_at_end": load_average(),
-        "dataset": args.dataset, "split": part, "recipe": args.recipe, "config": asdict(cfg),
+        "dataset": args.dataset, "split": part, "val_popularity": args.val_popularity, "recipe": args.recipe, "config": asdict(cfg),
         "command": "python benchmarks/reproduce_paper.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "device": str(device), "machine": machine,
         "graph": {"users": graph.num_users, "items": graph.num_items, "train": graph.split.sizes()[0],

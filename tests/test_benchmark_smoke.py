@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,3 +65,45 @@ def test_split_comparison_describes_held_out_pairs():
     # popularity ranks items 0, 1, 2, then the rest; with each user's training items masked,
     # every held-out item comes first
     assert r["popularity_recall@20"] == 1.0 and r["popularity_ndcg@20"] == 1.0
+
+
+def _bench_module(name):
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_popularity_carve_partitions_and_favours_popular_items():
+    """gowalla_splits.popularity_carve: the held-out share and the rest partition the pairs,
+    it is seeded, exponent 0 is uniform and a positive exponent draws popular items' pairs
+    more often than their share."""
+    import torch
+
+    carve = _bench_module("gowalla_splits").popularity_carve
+    gen = torch.Generator().manual_seed(0)
+    items = torch.cat([torch.zeros(900, dtype=torch.long), torch.randint(1, 101, (900,), generator=gen)])
+    train = torch.stack([torch.arange(1800) % 300, items])  # item 0 holds half of the 1,800 pairs
+    rest, held = carve(train, 101, 0.25, 1.0, seed=3)
+    assert held.shape[1] == 450 and rest.shape[1] == 1350
+    pairs = lambda e: sorted(map(tuple, e.T.tolist()))  # noqa: E731
+    assert pairs(torch.cat([rest, held], 1)) == pairs(train)
+    assert torch.equal(held, carve(train, 101, 0.25, 1.0, seed=3)[1])
+    # degree^1: a pair of item 0 (degree 900) is ~100x as likely as one of a degree-9 item
+    assert (held[1] == 0).float().mean() > 0.9
+    # degree^0: item 0's share of the draw is its share of the pairs, ~0.5
+    uniform = carve(train, 101, 0.25, 0.0, seed=3)[1]
+    assert 0.4 < (uniform[1] == 0).float().mean() < 0.6
+    with pytest.raises(ValueError, match="frac"):
+        carve(train, 101, 1.0, 0.0)
+
+
+def test_reproduce_paper_val_popularity_needs_tune():
+    """--val-popularity shapes the validation split, so without --tune it stops with a message
+    before any data is read."""
+    main = _bench_module("reproduce_paper").main
+    with pytest.raises(SystemExit, match="use it with --tune"):
+        main(["--val-popularity", "0.15"])
