@@ -22,6 +22,9 @@ Recipes (``--recipe``):
   file** (``--tune``), never on the test file; the number of epochs is fixed in advance;
 * ``series-gowalla-64``: the same with the hardest 8 of 64 candidates and 300 epochs, best on
   validation but not on the test file (``benchmarks/README.md``, ``gowalla_splits.py``);
+* ``series-gowalla-pairs``: ``series-gowalla`` with the candidates drawn for every pair rather
+  than once per user and batch, best on a validation share drawn to be as popular as the test
+  file (``--tune --val-popularity 0.15``);
 * ``series``: ``TrainConfig()`` as tuned on MovieLens.
 
 Without ``--tune`` the test split is evaluated every ``--eval-every`` epochs; these
@@ -72,6 +75,8 @@ def parse_args(argv=None):
     p.add_argument("--val-popularity", type=float, metavar="EXP",
                    help="with --tune: draw the validation share with probability proportional to (item's training "
                         "degree)^EXP instead of uniformly (gowalla_splits.py shows which EXP matches test.txt)")
+    p.add_argument("--alpha", metavar="A0,A1,A2,A3",
+                   help="LightGCN's layer weights (default 1/4 each, as the paper); the paper calls them a hyper-parameter")
     p.add_argument("--minutes", type=float, help="stop after this much wall time (training + evaluation)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     p.add_argument("--seed", type=int, default=0)
@@ -129,7 +134,8 @@ def main(argv=None) -> dict:
     adj = graph.train_adjacency("csr").to(device)
     say(f"{graph}\n{args.recipe} recipe on {device}: {cfg}\nevaluating on the {part} split every "
         f"{cfg.eval_every} epochs ({graph.split.sizes()[1 if args.tune else 2]:,} interactions)")
-    model = LightGCN(graph.num_users, graph.num_items, 64, 3).to(device)
+    alpha = torch.tensor([float(a) for a in args.alpha.split(",")]) if args.alpha else None
+    model = LightGCN(graph.num_users, graph.num_items, 64, 3, alpha=alpha).to(device)
     trajectory = []
     t_start = time.perf_counter()
     eval_total = [0.0]
@@ -159,7 +165,8 @@ def main(argv=None) -> dict:
     final = trajectory[-1]
     out = {
         "load_at_end": load_average(),
-        "dataset": args.dataset, "split": part, "val_popularity": args.val_popularity, "recipe": args.recipe, "config": asdict(cfg),
+        "dataset": args.dataset, "split": part, "val_popularity": args.val_popularity,
+        "alpha": [round(a, 6) for a in model.alpha.tolist()], "recipe": args.recipe, "config": asdict(cfg),
         "command": "python benchmarks/reproduce_paper.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "device": str(device), "machine": machine,
         "graph": {"users": graph.num_users, "items": graph.num_items, "train": graph.split.sizes()[0],
