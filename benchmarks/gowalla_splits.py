@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -35,7 +36,7 @@ import torch  # noqa: E402
 
 from lightgcn_helpers.baselines import popularity_scorer  # noqa: E402
 from lightgcn_helpers.datasets import load_dataset  # noqa: E402
-from lightgcn_helpers.graph import ColdStartWarning  # noqa: E402
+from lightgcn_helpers.graph import ColdStartWarning, EdgeSplit, InteractionGraph  # noqa: E402
 from lightgcn_helpers.metrics import evaluate_scores  # noqa: E402
 
 
@@ -54,6 +55,16 @@ def popularity_carve(train: torch.Tensor, num_items: int, frac: float, exponent:
     held = torch.zeros(train.shape[1], dtype=torch.bool)
     held[idx] = True
     return train[:, ~held], train[:, held]
+
+
+def popularity_validation(graph: InteractionGraph, frac: float, exponent: float, seed: int = 0) -> InteractionGraph:
+    """``graph`` as ``reproduce_paper.py --tune`` loads it (``val_frac=frac``), with its validation
+    share drawn again from the whole training file by :func:`popularity_carve`. The draw depends
+    on the order of the pairs: the training file is taken as the random carve's training pairs,
+    then its validation pairs — the split every ``--val-popularity`` run and row was made on."""
+    everything = torch.cat([graph.split.train, graph.split.val], dim=1)
+    rest, held = popularity_carve(everything, graph.num_items, frac, exponent, seed)
+    return replace(graph, split=EdgeSplit(train=rest, val=held, test=graph.split.test))
 
 
 def describe(train: torch.Tensor, held: torch.Tensor, num_users: int, num_items: int) -> dict:
@@ -91,9 +102,9 @@ def main(argv=None) -> dict:
         "test.txt, training on all of train.txt (the test run)": describe(full.split.train, full.split.test, n_u, n_i),
     }
     for exp in [float(e) for e in args.val_popularity.split(",") if e.strip()]:
-        rest, held = popularity_carve(full.split.train, n_i, args.val_frac, exp, seed=args.seed)
-        rows[f"validation drawn with p ∝ degree^{exp:g}, training on the rest"] = describe(rest, held, n_u, n_i)
-        rows[f"test.txt, training on that rest (degree^{exp:g})"] = describe(rest, full.split.test, n_u, n_i)
+        split = popularity_validation(tune, args.val_frac, exp, seed=args.seed).split
+        rows[f"validation drawn with p ∝ degree^{exp:g}, training on the rest"] = describe(split.train, split.val, n_u, n_i)
+        rows[f"test.txt, training on that rest (degree^{exp:g})"] = describe(split.train, split.test, n_u, n_i)
     print(f"| {args.dataset}: held-out pairs | pairs | items' training degree, median / mean | held-out per training "
           f"pair (user median) | popularity Recall@20 | popularity NDCG@20 |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -50,11 +50,11 @@ for _path in (ROOT, HERE):
         sys.path.insert(0, str(_path))
 
 import torch  # noqa: E402
-from gowalla_splits import popularity_carve  # noqa: E402
+from gowalla_splits import popularity_validation  # noqa: E402
 
 from lightgcn_helpers.datasets import load_dataset  # noqa: E402
 from lightgcn_helpers.env import load_average, machine_info, pick_device, seed_everything  # noqa: E402
-from lightgcn_helpers.graph import ColdStartWarning, EdgeSplit  # noqa: E402
+from lightgcn_helpers.graph import ColdStartWarning  # noqa: E402
 from lightgcn_helpers.model import LightGCN  # noqa: E402
 from lightgcn_helpers.train import RECIPES, TrainConfig, evaluate_model, train_bpr  # noqa: E402
 
@@ -124,10 +124,8 @@ def main(argv=None) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ColdStartWarning)
         graph = load_dataset(args.dataset).graph(val_frac=args.val_frac if args.tune else 0.0, seed=args.seed)
-        if args.val_popularity is not None:  # re-carve the validation share from the whole training file
-            everything = torch.cat([graph.split.train, graph.split.val], dim=1)
-            rest, held = popularity_carve(everything, graph.num_items, args.val_frac, args.val_popularity, args.seed)
-            graph = replace(graph, split=EdgeSplit(train=rest, val=held, test=graph.split.test))
+        if args.val_popularity is not None:  # the validation share drawn again, favouring popular items
+            graph = popularity_validation(graph, args.val_frac, args.val_popularity, args.seed)
     part = "validation" if args.tune else "test"
     train = graph.split.train.to(device)
     target = (graph.split.val if args.tune else graph.split.test).to(device)
