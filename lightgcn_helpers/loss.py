@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["bpr_loss", "l2_regularization", "bpr_batch_loss", "bpr_shared_negatives_loss", "pair_scores"]
+__all__ = ["bpr_loss", "l2_regularization", "bpr_batch_loss", "bpr_shared_negatives_loss", "pair_scores",
+           "mixed_negatives_loss"]
 
 
 def bpr_loss(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
@@ -54,11 +55,13 @@ def bpr_batch_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Tensor, neg: T
 _CHUNK = 2048  # rows of candidates scored at once: keeps temporaries at a few MB
 
 
-def _chunked_scores(emb: Tensor, a: Tensor, b: Tensor) -> Tensor:
+def _chunked_scores(emb: Tensor, a: Tensor, b: Tensor, emb_b: Tensor | None = None) -> Tensor:
+    """``emb[a[r]] · emb_b[b[r, k]]`` (``emb_b`` defaults to ``emb``), in chunks of rows."""
+    emb_b = emb if emb_b is None else emb_b
     out = torch.empty(b.shape, dtype=emb.dtype, device=emb.device)
     for s in range(0, a.numel(), _CHUNK):  # a loop over chunks of rows, not over pairs
         c = slice(s, s + _CHUNK)
-        out[c] = torch.bmm(emb[b[c]], emb[a[c]].unsqueeze(2)).squeeze(2)
+        out[c] = torch.bmm(emb_b[b[c]], emb[a[c]].unsqueeze(2)).squeeze(2)
     return out
 
 
@@ -117,12 +120,10 @@ def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Ten
     ``i``, the hardest ``m`` are chosen once per distinct user, from scores computed without
     gradient; only those ``U_b·m`` scores are recomputed for the backward pass.
     """
-    b = users.numel()
     ub, n = neg.shape
     if hardest is not None and not 1 <= hardest <= n:
         raise ValueError(f"hardest must be between 1 and the number of negatives ({n}), got {hardest}")
-    first = torch.zeros(ub, dtype=torch.long, device=row.device).scatter_(0, row, torch.arange(b, device=row.device))
-    owner = users[first]  # (U_b,): the user node of each row of neg
+    owner = _first_rows(users, row, ub)  # (U_b,): the user node of each row of neg
     used = neg
     if hardest is not None and hardest != n:
         with torch.no_grad():  # rank the candidates, then keep the m highest-scored ones
@@ -131,10 +132,68 @@ def bpr_shared_negatives_loss(emb: Tensor, emb0: Tensor, users: Tensor, pos: Ten
     neg_scores = pair_scores(emb, owner, used)  # (U_b, m): each distinct user once
     pos_scores = torch.einsum("bd,bd->b", emb.index_select(0, users), emb.index_select(0, pos))  # ŷ_ui
     loss = F.softplus(neg_scores[row] - pos_scores.unsqueeze(1)).mean()  # (B, m) margins ŷ_uj - ŷ_ui
-    # L2 of the layer-0 rows involved, from the squared norm of every node: gathering scalars
-    # instead of d-dimensional rows. A negative row of a user with c positives in the batch
-    # counts c/n times (the mean negative norm, per positive).
+    return loss + l2_lambda * _shared_l2(emb0, users, pos, row, neg)
+
+
+def _shared_l2(emb0: Tensor, users: Tensor, pos: Tensor, row: Tensor, neg: Tensor) -> Tensor:
+    """``½ (‖e_u⁰‖² + ‖e_i⁰‖² + mean_j ‖e_j⁰‖²) / B`` over a batch whose negatives are shared per
+    user (``neg`` ``(U_b, n)``, ``row`` ``(B,)``), from the squared norm of every node: gathering
+    scalars instead of d-dimensional rows. A negative row of a user with c positives in the
+    batch counts c/n times (the mean negative norm, per positive)."""
+    b = users.numel()
+    ub, n = neg.shape
     sq = emb0.pow(2).sum(-1)  # (N,)
     per_row = torch.bincount(row, minlength=ub).to(sq.dtype) / n
-    reg = 0.5 * (sq[users].sum() + sq[pos].sum() + (sq[neg] * per_row.unsqueeze(1)).sum()) / b
-    return loss + l2_lambda * reg
+    return 0.5 * (sq[users].sum() + sq[pos].sum() + (sq[neg] * per_row.unsqueeze(1)).sum()) / b
+
+
+def _first_rows(users: Tensor, row: Tensor, ub: int) -> Tensor:
+    """The user node of each of the ``ub`` rows of shared negatives."""
+    b = users.numel()
+    first = torch.zeros(ub, dtype=torch.long, device=row.device).scatter_(0, row, torch.arange(b, device=row.device))
+    return users[first]
+
+
+def mixed_negatives_loss(layers: list[Tensor], alpha: Tensor, users: Tensor, pos: Tensor, row: Tensor,
+                         neg: Tensor, l2_lambda: float, synthetic: int = 1,
+                         generator: torch.Generator | None = None) -> Tensor:
+    """BPR against *synthesised* hard negatives: MixGCF (Huang et al., KDD 2021).
+
+    ``layers``: the layer embeddings ``[E⁰, ..., E^L]`` (each ``(N, d)``, ``E⁰`` the trained table);
+    ``alpha``: the layer weights, so the final embedding is ``e = Σ_l α_l e^l``; ``users``, ``pos``,
+    ``row``, ``neg`` as in :func:`bpr_shared_negatives_loss` (the ``n`` sampled movies of each
+    distinct user are *candidates*). For every liked pair (u, i), ``synthetic`` negatives are built:
+
+    * hop mixing: in every layer l, the candidate j_l the model scores highest,
+      ``argmax_j e_u · e_j^l`` (the ``s``-th highest for the ``s``-th synthetic negative);
+    * positive mixing: ``ẽ^l = a_l e_i^l + (1 − a_l) e_{j_l}^l`` with ``a_l ~ U(0, 1)``, one
+      draw per pair and layer (from ``generator``), so the negative leans towards the liked item;
+    * ``ẽ = Σ_l α_l ẽ^l`` and the BPR term ``softplus(e_u · ẽ − e_u · e_i)`` (still ≥ 0).
+
+    The negative then lies between a hard sampled movie and the liked one, layer by layer: a
+    harder, more informative negative than any sampled movie. Gradients flow into the liked
+    item and the chosen candidates through every layer. The L2 term is that of
+    :func:`bpr_shared_negatives_loss` (the layer-0 rows of users, liked items and all candidates).
+    """
+    b = users.numel()
+    ub, n = neg.shape
+    if not 1 <= synthetic <= n:
+        raise ValueError(f"synthetic must be between 1 and the number of candidates ({n}), got {synthetic}")
+    if len(layers) != alpha.numel():
+        raise ValueError(f"{len(layers)} layer embeddings but {alpha.numel()} layer weights")
+    emb = sum(a * x for a, x in zip(alpha, layers))
+    e_u = emb.index_select(0, users)
+    pos_scores = torch.einsum("bd,bd->b", e_u, emb.index_select(0, pos))  # ŷ_ui
+    neg_scores = torch.zeros(b, synthetic, dtype=emb.dtype, device=emb.device)
+    owner = _first_rows(users, row, ub)
+    user_rows = emb.detach()
+    for a_l, x in zip(alpha, layers):
+        with torch.no_grad():  # hop mixing: the hardest candidates of this layer, per distinct user
+            top = _chunked_scores(user_rows, owner, neg, x.detach()).topk(synthetic, dim=1).indices
+            chosen = neg.gather(1, top)[row]  # (B, s)
+            mix = torch.rand(b, 1, generator=generator, device=emb.device, dtype=emb.dtype)
+        up = torch.einsum("bd,bd->b", e_u, x.index_select(0, pos)).unsqueeze(1)  # e_u · e_i^l
+        un = torch.einsum("bd,bsd->bs", e_u, x[chosen])  # e_u · e_j^l
+        neg_scores = neg_scores + a_l * (mix * up + (1 - mix) * un)
+    loss = F.softplus(neg_scores - pos_scores.unsqueeze(1)).mean()
+    return loss + l2_lambda * _shared_l2(layers[0], users, pos, row, neg)

@@ -129,3 +129,79 @@ def test_hardest_out_of_range():
         bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=4)
     with pytest.raises(ValueError, match="hardest"):
         bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=0)
+
+
+def reference_mixed_loss(layers, alpha, users, pos, negs, mixes, l2_lambda, emb0, synthetic=1):
+    """MixGCF written out pair by pair: in layer l the candidate j with the s-th highest
+    e_u · e_j^l (e = Σ_l α_l e^l), mixed with the liked item as a e_i^l + (1 - a) e_j^l with the
+    pair's a = ``mixes[l][b]``; the synthetic negative Σ_l α_l (mixed row) scored against e_u."""
+    emb = sum(a * x for a, x in zip(alpha, layers))
+    terms, reg = [], 0.0
+    for b in range(len(users)):
+        u, i = int(users[b]), int(pos[b])
+        s_pos = torch.dot(emb[u], emb[i])
+        for s in range(synthetic):
+            synth = 0.0
+            for a_l, x, mix in zip(alpha, layers, mixes):
+                ranked = sorted(negs[b], key=lambda j: -torch.dot(emb[u], x[j]).item())
+                synth = synth + a_l * (mix[b] * x[i] + (1 - mix[b]) * x[ranked[s]])
+            terms.append(torch.log1p(torch.exp(torch.dot(emb[u], synth) - s_pos)))
+        mean_neg_sq = sum(emb0[j].pow(2).sum() for j in negs[b]) / len(negs[b])
+        reg = reg + emb0[u].pow(2).sum() + emb0[i].pow(2).sum() + mean_neg_sq
+    return torch.stack(terms).mean() + l2_lambda * 0.5 * reg / len(users)
+
+
+def _layers(seed=5):
+    torch.manual_seed(seed)
+    x0 = torch.randn(12, 4, requires_grad=True)
+    # three "layers" that depend on x0 differently, so the chosen candidate differs by layer
+    mats = [torch.randn(4, 4) for _ in range(2)]
+    return x0, [x0, x0 @ mats[0], torch.tanh(x0 @ mats[1])]
+
+
+@pytest.mark.parametrize("synthetic", [1, 2])
+def test_mixed_negatives_loss_equals_the_formula(synthetic):
+    from lightgcn_helpers.loss import mixed_negatives_loss
+
+    _, _, users, pos, row, neg = _shared_batch()
+    x0, layers = _layers()
+    alpha = torch.tensor([0.5, 0.3, 0.2])
+    loss = mixed_negatives_loss(layers, alpha, users, pos, row, neg, 0.3, synthetic=synthetic,
+                                generator=torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)  # the same draws: one (B, 1) per layer, in layer order
+    mixes = [torch.rand(len(users), 1, generator=g).squeeze(1) for _ in layers]
+    expected = reference_mixed_loss(layers, alpha, users, pos, neg[row].tolist(), mixes, 0.3, x0, synthetic)
+    torch.testing.assert_close(loss, expected)
+    (grad,) = torch.autograd.grad(loss, x0, retain_graph=True)  # the layers are shared by both graphs
+    (expected_grad,) = torch.autograd.grad(expected, x0)
+    torch.testing.assert_close(grad, expected_grad)
+    assert loss.item() > 0  # softplus terms and an L2 term: bounded below by 0
+
+
+def test_mixed_negatives_lie_between_the_liked_item_and_the_candidate():
+    """With one layer, a synthetic negative's score is a·ŷ_ui + (1 − a)·ŷ_uj, a in (0, 1): its BPR
+    term is softplus((1 − a)(ŷ_uj − ŷ_ui)) for the hardest j, so it sits between ln 2 (a = 1) and the
+    hardest-negative BPR term (a = 0), and the loss is below DNS's with one hard negative."""
+    from lightgcn_helpers.loss import mixed_negatives_loss
+
+    emb, emb0, users, pos, row, neg = _shared_batch()
+    with torch.no_grad():
+        mixed = mixed_negatives_loss([emb], torch.ones(1), users, pos, row, neg, 0.0,
+                                     generator=torch.Generator().manual_seed(0))
+        hard = bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=1)
+        margins = (emb[users].unsqueeze(1) * emb[neg[row]]).sum(-1).max(1).values - (emb[users] * emb[pos]).sum(-1)
+        lo = torch.nn.functional.softplus(torch.minimum(margins, torch.zeros(()))).mean()
+        hi = torch.nn.functional.softplus(torch.maximum(margins, torch.zeros(()))).mean()
+    assert lo <= mixed <= hi
+    assert not torch.isclose(mixed, hard)
+
+
+def test_mixed_negatives_loss_checks_its_arguments():
+    from lightgcn_helpers.loss import mixed_negatives_loss
+
+    _, _, users, pos, row, neg = _shared_batch()
+    _, layers = _layers()
+    with pytest.raises(ValueError, match="synthetic must be between 1 and the number of candidates"):
+        mixed_negatives_loss(layers, torch.ones(3) / 3, users, pos, row, neg, 0.0, synthetic=4)
+    with pytest.raises(ValueError, match="3 layer embeddings but 2 layer weights"):
+        mixed_negatives_loss(layers, torch.ones(2) / 2, users, pos, row, neg, 0.0)
