@@ -25,6 +25,9 @@ Recipes (``--recipe``):
 * ``series-gowalla-pairs``: ``series-gowalla`` with the candidates drawn for every pair rather
   than once per user and batch, best on a validation share drawn to be as popular as the test
   file (``--tune --val-popularity 0.15``);
+* ``series-gowalla-mix``: ``series-gowalla`` trained against one *synthesised* negative per pair
+  (MixGCF: in every layer the hardest of 64 candidates, mixed with the liked item; λ 3e-3),
+  chosen on the same popularity-matched validation share;
 * ``series``: ``TrainConfig()`` as tuned on MovieLens.
 
 Without ``--tune`` the test split is evaluated every ``--eval-every`` epochs; these
