@@ -5,7 +5,7 @@
 ``datasets``    a registry of known datasets (MovieLens releases, the LightGCN paper's splits)
 ``graph``       any interaction table → ``InteractionGraph``: encoders, edges, split, adjacency
 ``model``       ``LightGCNConv`` (PyG ``MessagePassing``) and ``LightGCN``
-``loss``        the BPR loss and layer-0 L2 regularisation
+``loss``        the BPR loss and layer-0 L2 regularisation; hard and synthesised (MixGCF) negatives
 ``sampling``    vectorized BPR triple sampler
 ``train``       mini-batch training loop with early stopping; ``train_cached``
 ``minibatch``   training on sampled neighbourhoods (PyG's samplers, ``LGConv``), DDP
