@@ -228,7 +228,9 @@ def evaluate_model(model: LightGCN, adj, eval_edges: Tensor, exclude: list[Tenso
     return evaluate_embeddings(users, items, eval_edges, exclude, ks or (k,))
 
 
-_ADDED_LATER = ("mix_negatives",)
+# Fields added to TrainConfig after checkpoints were saved, with the value that trains as before they
+# existed: at that value they stay out of the key, so those checkpoints remain valid (whatever the default).
+_ADDED_LATER = {"mix_negatives": False}
 
 
 def _fingerprint(model: LightGCN, train_edges: Tensor, val_edges: Tensor | None, cfg: TrainConfig) -> str:
@@ -242,8 +244,8 @@ def _fingerprint(model: LightGCN, train_edges: Tensor, val_edges: Tensor | None,
         h.update(str((tuple(t.shape), t.dtype)).encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     config = asdict(cfg)
-    for later in _ADDED_LATER:  # at their defaults, fields added later leave the key (and saved checkpoints) as it was
-        if config[later] == TrainConfig.__dataclass_fields__[later].default:
+    for later, as_before in _ADDED_LATER.items():
+        if config[later] == as_before:
             del config[later]
     meta = {"class": type(model).__name__, "users": model.num_users, "items": model.num_items,
             "layers": model.num_layers, "config": config, "version": __version__}

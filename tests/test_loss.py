@@ -181,7 +181,7 @@ def test_mixed_negatives_loss_equals_the_formula(synthetic):
 def test_mixed_negatives_lie_between_the_liked_item_and_the_candidate():
     """With one layer, a synthetic negative's score is a·ŷ_ui + (1 − a)·ŷ_uj, a in (0, 1): its BPR
     term is softplus((1 − a)(ŷ_uj − ŷ_ui)) for the hardest j, so it sits between ln 2 (a = 1) and the
-    hardest-negative BPR term (a = 0), and the loss is below DNS's with one hard negative."""
+    hardest-negative BPR term (a = 0), and it is not DNS's loss with one hard negative."""
     from lightgcn_helpers.loss import mixed_negatives_loss
 
     emb, emb0, users, pos, row, neg = _shared_batch()
