@@ -2,6 +2,7 @@
 and the one timing helper that the notebooks' timing tables and the benchmark share."""
 from __future__ import annotations
 
+import decimal
 import os
 import platform
 import random
@@ -135,15 +136,34 @@ def interactive() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+def _on_grid(value: float, start: float, step: float, stop: float) -> float:
+    """``value`` snapped to the nearest point ``start + n·step`` in ``[start, stop]``, written
+    with no more decimals than ``start`` and ``step``: ``_on_grid(3.4999999999999996, 0.5, 0.5,
+    5.0)`` is exactly ``3.5``. A ``FloatSlider``'s front end computes its values in floating
+    point and sends such near-misses, which a cell would otherwise print (and compare with
+    ``==``)."""
+    decimals = max(_decimals(start), _decimals(step))
+    snapped = round(start + round((value - start) / step) * step, decimals)
+    return min(max(snapped, start), stop)
+
+
+def _decimals(x: float) -> int:
+    """Decimal places of ``x`` as Python writes it (0.5: 1, 0.25: 2, 2.0: 0, 1e-05: 5)."""
+    return max(0, -decimal.Decimal(repr(float(x))).normalize().as_tuple().exponent)
+
+
 def interact(fn: Callable[..., object], **controls):
     """``fn`` with sliders in a live notebook, ``fn()`` with its defaults everywhere else.
 
     ``controls`` are ``ipywidgets.interact`` abbreviations, e.g. ``threshold=(0.5, 5.0, 0.5)``
-    (min, max, step); the starting values are ``fn``'s defaults. In CI, in a quiet run
-    (``LIGHTGCN_QUIET=1``) and on GitHub — whose stored output comes from a quiet run — the
-    cell shows exactly what ``fn()`` shows with its defaults, so nothing depends on a widget."""
+    (min, max, step); the starting values are ``fn``'s defaults. A float slider's value
+    reaches ``fn`` on its step grid (exactly 3.5, never 3.4999999999999996).
+    In CI, in a quiet run (``LIGHTGCN_QUIET=1``) and on GitHub — whose stored output comes
+    from a quiet run — the cell shows exactly what ``fn()`` shows with its defaults, so
+    nothing depends on a widget."""
     if not interactive():
         return fn()
+    import functools
     import inspect
 
     import ipywidgets
@@ -154,12 +174,22 @@ def interact(fn: Callable[..., object], **controls):
         if isinstance(spec, tuple) and name in defaults and len(spec) in (2, 3):
             lo, hi = spec[0], spec[1]
             step = spec[2] if len(spec) == 3 else None
-            cls = ipywidgets.IntSlider if all(isinstance(v, int) for v in spec) else ipywidgets.FloatSlider
+            is_int = all(isinstance(v, int) for v in spec)
+            cls = ipywidgets.IntSlider if is_int else ipywidgets.FloatSlider
             kw = {"min": lo, "max": hi, "value": defaults[name], "continuous_update": False}
             if step is not None:
                 kw["step"] = step
             controls[name] = cls(**kw)
-    ipywidgets.interact(fn, **controls)
+    floats = {name: c for name, c in controls.items() if isinstance(c, ipywidgets.FloatSlider)}
+
+    @functools.wraps(fn)  # keeps fn's signature, which ipywidgets reads
+    def fn_on_grid(*args, **kwargs):
+        for name, slider in floats.items():
+            if isinstance(kwargs.get(name), float):
+                kwargs[name] = _on_grid(kwargs[name], slider.min, slider.step, slider.max)
+        return fn(*args, **kwargs)
+
+    ipywidgets.interact(fn_on_grid, **controls)
     return None
 
 

@@ -75,9 +75,37 @@ def test_interact_shows_the_defaults_outside_a_live_notebook(monkeypatch):
     monkeypatch.setenv("LIGHTGCN_QUIET", "1")
     assert not interactive()
     seen = []
-    assert interact(lambda threshold=3.5, k=20: seen.append((threshold, k)) or "static", threshold=(0.5, 5.0, 0.5),
-                    k=(5, 50)) == "static"
+    assert interact(lambda threshold=3.5, k=20: seen.append((threshold, k)) or "static",
+                    threshold=(0.5, 5.0, 0.5), k=(5, 50)) == "static"
     assert seen == [(3.5, 20)]
+
+
+def test_interact_passes_float_slider_values_on_their_step_grid(monkeypatch):
+    """In a live notebook the FloatSlider's front end sends 3.4999999999999996 for 3.5 and
+    1.9999999999999998 for 2.0 (float arithmetic): the function receives the grid values."""
+    import ipywidgets
+
+    made = []
+    real = ipywidgets.interact
+
+    def recording_interact(f, **controls):
+        made.append(real(f, **controls))  # the real widget, displayed as text outside a kernel
+        return made[-1]
+
+    monkeypatch.setattr(env, "interactive", lambda: True)
+    monkeypatch.setattr(ipywidgets, "interact", recording_interact)
+    seen = []
+    assert env.interact(lambda threshold=3.5, k=20: seen.append((threshold, k)),
+                        threshold=(0.5, 5.0, 0.5), k=(5, 50)) is None
+    slider, k_slider = made[0].widget.children[:2]
+    assert isinstance(slider, ipywidgets.FloatSlider) and isinstance(k_slider, ipywidgets.IntSlider)
+    for sent, received in [(3.4999999999999996, 3.5), (1.9999999999999998, 2.0), (0.5, 0.5),
+                           (4.500000000000001, 4.5), (5.0, 5.0)]:
+        slider.value = sent
+        assert seen[-1] == (received, 20) and repr(seen[-1][0]) == repr(received)
+    k_slider.value = 7
+    assert seen[-1] == (5.0, 7)
+    assert seen[0] == (3.5, 20)  # the first call, with the defaults
 
 
 def test_machine_info_and_load_average(monkeypatch):
