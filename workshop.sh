@@ -5,23 +5,31 @@
 #   ./workshop.sh test [ARGS]    set up, then run the whole test suite
 #                                (unit tests + nbval over every notebook); ARGS go to pytest
 #   ./workshop.sh setup          only set up
+#   ./workshop.sh sparse         set up, then compile torch-scatter + torch-sparse for
+#                                notebook 03's SparseTensor cells (about 12 minutes on an
+#                                idle 2-core machine, 30-40 on a busy one; once: pip caches them)
+#   ./workshop.sh sparse --background
+#                                the same compile behind the lab, at the lowest priority
+#                                (nice 19, one job), logged to .venv/sparse-build.log
 #
 # Set-up creates ./.venv (with python3, or $PYTHON), installs the pinned packages of
-# requirements.txt (torch first), then the optional torch-scatter/torch-sparse of
-# requirements-sparse.txt with tools/install_sparse.sh: PyG's prebuilt wheels when PyG
-# has them for this torch, else pip's cache or a compile (15-45 minutes the first time,
-# cached by pip afterwards), and installs lightgcn_helpers in editable mode. It is
-# skipped when nothing changed.
+# requirements.txt (torch first) and lightgcn_helpers (editable), all from prebuilt wheels:
+# 1-3 minutes, nothing is compiled. The optional torch-scatter/torch-sparse
+# (requirements-sparse.txt, tools/install_sparse.sh) come in only when a prebuilt wheel
+# exists for the installed torch: PyG's wheel index, LIGHTGCN_PYG_INDEX, or wheels that an
+# earlier './workshop.sh sparse' left in pip's cache. Otherwise one line says so and names
+# the command that adds them; every other cell runs without them. Set-up is skipped when
+# nothing changed.
 #
 # Environment variables:
 #   PYTHON=python3.11          interpreter used to create .venv (default: python3)
-#   LIGHTGCN_SKIP_SPARSE=1     do not install torch-sparse/torch-scatter
+#   LIGHTGCN_SKIP_SPARSE=1     do not install torch-sparse/torch-scatter, not even prebuilt
 #   LIGHTGCN_PYG_WHEELS=0      do not try PyG's prebuilt wheels (data.pyg.org) for them
-#   LIGHTGCN_PYG_INDEX=URL     try this wheel index page or folder instead of PyG's
+#   LIGHTGCN_PYG_INDEX=URL     try this wheel index page or folder of wheels instead of PyG's
 #   LIGHTGCN_LATEST=1          the newest torch, torch-geometric and pandas instead of their
 #                              pins (everything else stays pinned): CI's weekly check
 #   LIGHTGCN_FORCE_SETUP=1     reinstall even if nothing changed
-#   MAX_JOBS=N                 parallel compile jobs for torch-sparse (default: 2)
+#   MAX_JOBS=N                 parallel compile jobs for 'sparse' (default: 2; background: 1)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -65,8 +73,44 @@ PY
 
 pip_install() { "$VPY" -m pip install --progress-bar off "$@"; }
 
-install_sparse() {  # optional: a failure only warns (see tools/install_sparse.sh)
+# The command that adds torch-sparse, as the skip line of tools/install_sparse.sh names it.
+export LIGHTGCN_SPARSE_CMD="./workshop.sh sparse"
+
+install_sparse() {  # optional and prebuilt only: a missing wheel prints one line, never fails
   bash "$ROOT/tools/install_sparse.sh" "$VPY" || true
+}
+
+sparse_reminder() {  # one line when torch-sparse is not installed (cheap: nothing is imported)
+  [ "${LIGHTGCN_SKIP_SPARSE:-0}" = "0" ] || return 0
+  local code='import importlib.util as u, sys; sys.exit(u.find_spec("torch_sparse") is None)'
+  if ! "$VPY" -c "$code" 2>/dev/null; then
+    say "torch-sparse is not installed: notebook 03's SparseTensor cells (and 04's SparseTensor" \
+      "row, 08's mini-batch section) skip; add it with: ./workshop.sh sparse"
+  fi
+}
+
+BUILD_LOG="$VENV/sparse-build.log"
+BUILD_PID="$VENV/sparse-build.pid"
+
+sparse_build() {  # $1: "--background" or empty; compile torch-scatter + torch-sparse on request
+  if [ -f "$BUILD_PID" ] && kill -0 "$(cat "$BUILD_PID")" 2>/dev/null; then
+    say "A torch-sparse build is already running (PID $(cat "$BUILD_PID")): tail -f $BUILD_LOG"
+    return 0
+  fi
+  if [ "${1:-}" != "--background" ]; then
+    bash "$ROOT/tools/install_sparse.sh" --build "$VPY"
+    return
+  fi
+  # Lowest CPU priority and one compile job: the notebooks' training cells keep the CPU,
+  # the compile takes what they leave (longer while training runs, so start it early).
+  local nice=()
+  if command -v nice >/dev/null 2>&1; then nice=(nice -n 19); fi
+  MAX_JOBS=1 nohup ${nice[@]+"${nice[@]}"} bash "$ROOT/tools/install_sparse.sh" --build "$VPY" \
+    > "$BUILD_LOG" 2>&1 < /dev/null &
+  echo $! > "$BUILD_PID"
+  say "Compiling torch-scatter + torch-sparse in the background (PID $!, nice 19, one job)."
+  echo "    Progress: tail -f $BUILD_LOG  (it ends with 'torch-sparse OK' when done)."
+  echo "    Then restart the notebook's kernel (Kernel -> Restart Kernel) to use SparseTensor."
 }
 
 install_packages() {  # requirements.txt, torch first
@@ -109,10 +153,11 @@ setup() {
   # LIGHTGCN_LATEST always installs: new releases appear without any file here changing.
   if [ "${LIGHTGCN_FORCE_SETUP:-0}" = "0" ] && ! latest && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     say "Environment .venv is up to date"
+    sparse_reminder
     return 0
   fi
 
-  say "Installing packages into .venv (first time: a few minutes, plus the torch-sparse compile)"
+  say "Installing packages into .venv from prebuilt wheels (first time: 1-3 minutes, no compile)"
   pip_install --upgrade pip "setuptools>=64" wheel
   install_packages
   install_sparse
@@ -150,11 +195,15 @@ case "$cmd" in
   setup)
     setup
     ;;
+  sparse)
+    setup
+    sparse_build ${1+"$@"}
+    ;;
   help|-h|--help)
     usage
     ;;
   *)
     usage >&2
-    die "unknown command '$cmd' (use: lab, test or setup)"
+    die "unknown command '$cmd' (use: lab, test, setup or sparse)"
     ;;
 esac
