@@ -87,12 +87,10 @@ def _peak_mb() -> float | None:
 
 
 def child(stage: str, args) -> dict:
-    from lightgcn_helpers.train import RECIPES
-
     from lightgcn_helpers.loss import bpr_shared_negatives_loss
     from lightgcn_helpers.model import LightGCN
     from lightgcn_helpers.sampling import BPRSampler
-    from lightgcn_helpers.train import evaluate_model, train_bpr
+    from lightgcn_helpers.train import RECIPES, evaluate_model, train_bpr
 
     device = pick_device(args.device)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
@@ -125,17 +123,22 @@ def child(stage: str, args) -> dict:
             except StopIteration:
                 batches = sampler.epoch_shared(cfg.batch_size, cfg.num_negatives)
                 users, pos, row, neg = next(batches)
-            sync(); marks.append(time.perf_counter())
+            sync()
+            marks.append(time.perf_counter())
             emb = model.propagate_embeddings(adj)
-            sync(); marks.append(time.perf_counter())
+            sync()
+            marks.append(time.perf_counter())
             loss = bpr_shared_negatives_loss(emb, model.embedding.weight, users, pos + off, row, neg + off,
                                              cfg.l2_lambda, hardest=cfg.hard_negatives)
-            sync(); marks.append(time.perf_counter())
+            sync()
+            marks.append(time.perf_counter())
             opt.zero_grad()
             loss.backward()
-            sync(); marks.append(time.perf_counter())
+            sync()
+            marks.append(time.perf_counter())
             opt.step()
-            sync(); marks.append(time.perf_counter())
+            sync()
+            marks.append(time.perf_counter())
             if n or args.steps == 0:  # the first step warms up
                 for key, a, b in zip(parts, marks, marks[1:]):
                     parts[key] += b - a

@@ -48,7 +48,8 @@ from lightgcn_helpers import minibatch as mb  # noqa: E402
 from lightgcn_helpers.env import load_average, machine_info, pick_device, seed_everything  # noqa: E402
 from lightgcn_helpers.graph import ColdStartWarning  # noqa: E402
 from lightgcn_helpers.model import LightGCN  # noqa: E402
-from lightgcn_helpers.train import RECIPES, TrainConfig, evaluate_model, train_bpr  # noqa: E402
+from lightgcn_helpers.train import RECIPES, evaluate_model, train_bpr  # noqa: E402
+
 from train_minibatch import fanouts, tiny_graph  # noqa: E402  (benchmarks/train_minibatch.py)
 
 # The series' full-graph recipe for Gowalla (RECIPES["series-gowalla"], validation-tuned with

@@ -53,13 +53,14 @@ for _path in (ROOT, HERE):
         sys.path.insert(0, str(_path))
 
 import torch  # noqa: E402
-from gowalla_splits import popularity_validation  # noqa: E402
 
 from lightgcn_helpers.datasets import load_dataset  # noqa: E402
 from lightgcn_helpers.env import load_average, machine_info, pick_device, seed_everything  # noqa: E402
 from lightgcn_helpers.graph import ColdStartWarning  # noqa: E402
 from lightgcn_helpers.model import LightGCN  # noqa: E402
 from lightgcn_helpers.train import RECIPES, TrainConfig, evaluate_model, train_bpr  # noqa: E402
+
+from gowalla_splits import popularity_validation  # noqa: E402
 
 PAPER = {"gowalla": {"recall@20": 0.1830, "ndcg@20": 0.1554}}
 

@@ -36,16 +36,27 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-import original  # noqa: E402  (benchmarks/original.py)
 from lightgcn_helpers.env import (  # noqa: E402
-    has_torch_sparse, load_average, machine_info, quiet_progress, seed_everything, time_calls)
+    has_torch_sparse,
+    load_average,
+    machine_info,
+    quiet_progress,
+    seed_everything,
+    time_calls,
+)
 from lightgcn_helpers.graph import (  # noqa: E402
-    IdEncoder, bipartite_edge_index, build_movielens_graph, normalized_adjacency, positive_edges,
+    IdEncoder,
+    bipartite_edge_index,
+    build_movielens_graph,
+    normalized_adjacency,
+    positive_edges,
 )
 from lightgcn_helpers.metrics import _ExcludedIndex, evaluate_embeddings  # noqa: E402
 from lightgcn_helpers.model import LightGCN, propagate_matrix_form  # noqa: E402
 from lightgcn_helpers.sampling import BPRSampler, contains, edge_keys  # noqa: E402
 from lightgcn_helpers.train import TrainConfig, train_bpr  # noqa: E402
+
+import original  # noqa: E402  (benchmarks/original.py)
 
 # torch_sparse and the original's sparse conversions trigger this once; it says nothing about speed.
 warnings.filterwarnings("ignore", message=".*Sparse invariant checks are implicitly disabled.*")

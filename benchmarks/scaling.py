@@ -64,7 +64,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -84,10 +83,17 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
+from lightgcn_helpers.env import (  # noqa: E402
+    load_average,
+    machine_info,
+    pick_device,
+    quiet_progress,
+    seed_everything,
+)
+from lightgcn_helpers.train import RECIPES, TrainConfig  # noqa: E402
+
 from gowalla_speed import _usage  # noqa: E402  (CPU time and page faults of this process)
 from run_benchmarks import LOAD_LIMIT, _reset_peak_rss, _status_kb  # noqa: E402
-from lightgcn_helpers.env import load_average, machine_info, pick_device, quiet_progress, seed_everything  # noqa: E402
-from lightgcn_helpers.train import RECIPES, TrainConfig  # noqa: E402
 
 DIM, LAYERS, K = 64, 3, 20
 GOWALLA = {"train": 810_128, "test": 217_242, "users": 29_858, "items": 40_981,
@@ -373,7 +379,7 @@ def child(spec: dict) -> dict:
                 "steps_per_epoch": steps_per_epoch,
                 "epoch_extrapolated_seconds": times[0] + (steps_per_epoch - 1) * mean_step,
                 "steps_cpu_seconds": (u1["user"] - u0["user"]) + (u1["sys"] - u0["sys"])})
-    del sampler, opt
+    sampler = opt = None  # freed before the next phase (step() is not called again)
     phase_end("train", ok)
 
     if out["epoch_extrapolated_seconds"] <= spec["max_epoch_seconds"]:

@@ -40,11 +40,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-
-from lightgcn_helpers.env import machine_info, pick_device, seed_everything  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
 from lightgcn_helpers import minibatch as mb  # noqa: E402
+from lightgcn_helpers.env import machine_info, pick_device, seed_everything  # noqa: E402
 from lightgcn_helpers.graph import ColdStartWarning, InteractionGraph, build_graph  # noqa: E402
 from lightgcn_helpers.model import LightGCN  # noqa: E402
 

@@ -101,7 +101,7 @@ class EaseFit:
 
     @classmethod
     def from_edges(cls, train_edges: Tensor, num_users: int, num_items: int, lam: float,
-                   max_bytes: int | None = EASE_MAX_BYTES) -> "EaseFit":
+                   max_bytes: int | None = EASE_MAX_BYTES) -> EaseFit:
         """Fit on interactions ``(2, E)`` (a duplicated pair counts once), after
         :func:`check_ease_memory`: a readable error instead of a crashed kernel."""
         check_ease_memory(num_users, num_items, max_bytes)

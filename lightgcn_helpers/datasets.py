@@ -32,7 +32,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import DataError, RemoteFile, _read_text_table, _root, fetch_archive, fetch_file, read_lightgcn_split
+from .data import (
+    DataError,
+    RemoteFile,
+    _read_text_table,
+    _root,
+    fetch_archive,
+    fetch_file,
+    read_lightgcn_split,
+)
 
 __all__ = ["DatasetInfo", "Dataset", "DATASETS", "list_datasets", "fetch_dataset", "load_dataset"]
 
@@ -91,7 +99,7 @@ def _lightgcn(name, description, source, blobs, pairs=None, sizes=None, counts=(
 
 
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
-    _movielens("ml-latest-small", "MovieLens latest, small (2018): 5-star ratings with half stars", 
+    _movielens("ml-latest-small", "MovieLens latest, small (2018): 5-star ratings with half stars",
                "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436", 978202, "movielens-csv",
                610, 9724, 100836),
     _movielens("ml-100k", "MovieLens 100K (1998): 1-5 star ratings",

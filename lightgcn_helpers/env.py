@@ -45,7 +45,7 @@ def has_torch_sparse() -> bool:
     PyTorch Geometric uses it (PyG decides once, at its own import: an extension installed
     after ``torch_geometric`` was imported is not used until the kernel restarts)."""
     try:
-        import torch_sparse  # noqa: F401
+        import torch_sparse  # noqa: F401, I001  (first: a broken build fails here, before PyG)
         import torch_geometric.typing
     except Exception:  # ImportError, or an ABI mismatch raising OSError/RuntimeError
         return False

@@ -53,7 +53,7 @@ class IdEncoder:
         self.name = name
         self.classes_: np.ndarray | None = None
 
-    def fit(self, raw_ids) -> "IdEncoder":
+    def fit(self, raw_ids) -> IdEncoder:
         self.classes_ = np.unique(np.asarray(raw_ids))
         return self
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
 from lightgcn_helpers.metrics import _topk_ties_by_index
 
 __all__ = ["nearest_items", "explain", "label_agreement"]

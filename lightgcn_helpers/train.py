@@ -125,7 +125,7 @@ class TrainResult:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainResult":
+    def from_dict(cls, d: dict) -> TrainResult:
         d = dict(d)
         return cls(config=TrainConfig(**d.pop("config")), **d)
 

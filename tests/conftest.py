@@ -2,6 +2,8 @@
 import pytest
 import torch
 
+from http_server import closed_port_url, server  # noqa: F401 (fixtures of test_data, test_datasets)
+
 
 @pytest.fixture
 def dense_norm():

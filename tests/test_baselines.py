@@ -2,8 +2,14 @@ import pytest
 import torch
 
 import lightgcn_helpers.baselines as baselines
-from lightgcn_helpers.baselines import (EASE_MAX_BYTES, EaseMemoryError, ease_memory_bytes, ease_scorer, ease_scores,
-                                        popularity_scorer)
+from lightgcn_helpers.baselines import (
+    EASE_MAX_BYTES,
+    EaseMemoryError,
+    ease_memory_bytes,
+    ease_scorer,
+    ease_scores,
+    popularity_scorer,
+)
 
 
 def test_popularity():

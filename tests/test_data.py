@@ -14,11 +14,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from http_server import closed_port_url, server  # noqa: F401 (fixtures)
 
 from lightgcn_helpers import data
-from lightgcn_helpers.data import (DataError, RemoteFile, download_movielens, fetch_file, git_blob_id, load_movielens,
-                                   load_movies, load_ratings, pairs_sha256, read_interactions, read_lightgcn_split)
+from lightgcn_helpers.data import (
+    DataError,
+    RemoteFile,
+    download_movielens,
+    fetch_file,
+    git_blob_id,
+    load_movielens,
+    load_movies,
+    load_ratings,
+    pairs_sha256,
+    read_interactions,
+    read_lightgcn_split,
+)
 
 RATINGS_CSV = "userId,movieId,rating,timestamp\n1,10,4.0,964982703\n1,20,3.5,964981247\n2,10,2.5,964982224\n"
 MOVIES_CSV = 'movieId,title,genres\n10,Toy Story (1995),Adventure|Animation\n20,"Heat, The (1995)",Action|Crime\n'

@@ -15,15 +15,13 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from http_server import server  # noqa: F401 (fixture)
 
 from lightgcn_helpers.data import DataError, RemoteFile, git_blob_id, pairs_sha256
 from lightgcn_helpers.datasets import DATASETS, fetch_dataset, list_datasets, load_dataset
 from lightgcn_helpers.graph import ColdStartWarning, InteractionGraph
-from lightgcn_helpers.metrics import evaluate_embeddings
+from lightgcn_helpers.metrics import embedding_scorer, evaluate_embeddings
 from lightgcn_helpers.model import LightGCN
 from lightgcn_helpers.recommend import recommend
-from lightgcn_helpers.metrics import embedding_scorer
 from lightgcn_helpers.train import TrainConfig, train_bpr
 
 RNG = np.random.default_rng(0)

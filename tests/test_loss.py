@@ -3,7 +3,12 @@ import math
 import pytest
 import torch
 
-from lightgcn_helpers.loss import bpr_batch_loss, bpr_loss, bpr_shared_negatives_loss, l2_regularization
+from lightgcn_helpers.loss import (
+    bpr_batch_loss,
+    bpr_loss,
+    bpr_shared_negatives_loss,
+    l2_regularization,
+)
 
 
 def test_bpr_values_by_hand():

@@ -120,7 +120,12 @@ def test_topk_rejects_excluded_movies_out_of_range():
 
 def _pyg_metrics(topk, users, relevant, k):
     """PyG's own link-prediction metrics; its edge_label_index[0] is the row of ``topk``, not the user id."""
-    from torch_geometric.metrics import LinkPredHitRatio, LinkPredNDCG, LinkPredPrecision, LinkPredRecall
+    from torch_geometric.metrics import (
+        LinkPredHitRatio,
+        LinkPredNDCG,
+        LinkPredPrecision,
+        LinkPredRecall,
+    )
 
     row_of = torch.full((int(max(users.max(), relevant[0].max())) + 1,), -1, dtype=torch.long)
     row_of[users] = torch.arange(users.numel())
