@@ -137,6 +137,13 @@ print("    newest releases:", ", ".join(f"{p} {version(p)}" for p in ("torch", "
   pip_install -r requirements.txt
 }
 
+lab_settings() {  # the room's JupyterLab settings (tools/lab-overrides.json: no news toast,
+  # widget state saved with the notebook), through JupyterLab's own settings mechanism for
+  # this environment (.venv/share/jupyter/lab/settings/overrides.d/), not your home folder
+  local dir="$VENV/share/jupyter/lab/settings/overrides.d"
+  mkdir -p "$dir" && cp "$ROOT/tools/lab-overrides.json" "$dir/lightgcn-workshop.json"
+}
+
 setup() {
   local t0 want
   t0=$(date +%s)
@@ -175,6 +182,7 @@ cmd="${1:-help}"
 case "$cmd" in
   lab)
     setup
+    lab_settings
     say "Opening JupyterLab on notebooks/ (stop it with Ctrl+C)"
     exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" ${1+"$@"}
     ;;
