@@ -3,12 +3,12 @@
 JupyterLab runs on a free local port over a temporary copy of ``notebooks/`` (nothing in the
 clone changes; the data cache is the usual one, so trained checkpoints are reused), token-less,
 with the room's settings (``tools/lab-overrides.json``, as ``./workshop.sh lab`` installs them)
-and its own empty Jupyter folders. Debian's Chromium (``/usr/bin/chromium``), driven by
-Playwright, then:
+and its own empty Jupyter folders. Debian's Chromium (``/usr/bin/chromium``, or the browser in
+``LIGHTGCN_CHROMIUM``), driven by Playwright (which downloads no browser), then:
 
 1. opens 01, runs all, moves the threshold slider away and back to 3.5 with the mouse, reads
-   "13,136" (ratings of exactly 3.5) in the output, saves, and finds the widget state in the
-   saved file;
+   "13,136" (ratings of exactly 3.5) in the output, saves, finds the widget state in the
+   saved file, and reopens 01 with a new kernel: the slider is drawn, no widget error;
 2. opens 07, runs it up to the live picker, types "star wars", ticks two titles, and sees ten
    recommendations, each "because you liked" one of the two.
 
@@ -88,6 +88,7 @@ class Lab:
             [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
              f"--port={self.port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
              "--ServerApp.password=", "--ServerApp.allow_root=True",
+             "--ServerApp.disable_check_xsrf=True",  # the REST calls below, token-less
              f"--ServerApp.root_dir={self.work}",
              f"--LabApp.app_settings_dir={self.tmp / 'lab-settings'}"],
             cwd=self.work, env=env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -159,6 +160,15 @@ def kernel_state(lab: Lab, name: str) -> str | None:
             if session["path"].endswith(name) and session.get("kernel"):
                 return session["kernel"].get("execution_state")
     return None
+
+
+def stop_kernel(lab: Lab, name: str) -> None:
+    """Shut down the session (and kernel) of notebook ``name``."""
+    with urllib.request.urlopen(f"{lab.url}/api/sessions", timeout=5) as resp:
+        for session in json.load(resp):
+            if session["path"].endswith(name):
+                urllib.request.urlopen(urllib.request.Request(
+                    f"{lab.url}/api/sessions/{session['id']}", method="DELETE"), timeout=30)
 
 
 def open_notebook(page, lab: Lab, name: str, timeout: float = 90) -> None:
@@ -239,6 +249,12 @@ def check_notebook_01(page, lab: Lab, say) -> None:
         time.sleep(0.5)
     assert "application/vnd.jupyter.widget-state+json" in state, "no widget state saved in 01"
     say("saved: the widget state is in the notebook file")
+    # reopened with a new kernel and nothing run: the saved slider is drawn, not an error
+    stop_kernel(lab, "01_data_exploration.ipynb")
+    open_notebook(page, lab, "01_data_exploration.ipynb")
+    page.locator(".jp-Cell .widget-slider").first.wait_for(timeout=30_000)
+    assert page.get_by_text("Error displaying widget").count() == 0, "01 reopened: widget error"
+    say("reopened with a new kernel: the slider is drawn from the saved state")
 
 
 def because_you_liked(out) -> list[str]:
