@@ -57,7 +57,12 @@ if [ -t 1 ]; then B=$'\033[1m' Y=$'\033[1;33m' N=$'\033[0m'; else B='' Y='' N=''
 say()  { printf '%s==> %s%s\n' "$B" "$*" "$N"; }
 warn() { printf '%sWARNING: %s%s\n' "$Y" "$*" "$N" >&2; }
 status() {  # $1: how they came (see LIGHTGCN_SPARSE_STATUS above)
-  if [ -n "${LIGHTGCN_SPARSE_STATUS:-}" ]; then echo "$1" > "$LIGHTGCN_SPARSE_STATUS"; fi
+  local file="${LIGHTGCN_SPARSE_STATUS:-}"
+  [ -n "$file" ] || return 0
+  # "installed" keeps what an earlier run in the same command wrote (workshop.sh sparse runs
+  # the set-up first, which may already have taken them from pip's cache).
+  if [ "$1" = installed ] && [ -s "$file" ]; then return 0; fi
+  echo "$1" > "$file"
 }
 
 pip_install() { "$PY" -m pip install --progress-bar off "$@"; }
