@@ -107,7 +107,7 @@ def config_from(args) -> TrainConfig:
             parsed = None
         elif isinstance(default, bool):
             parsed = value.lower() in ("1", "true", "yes", "on")
-        elif isinstance(default, int):
+        elif isinstance(default, int) or default is None:  # None: hard_/synthetic_negatives
             parsed = int(value)
         else:
             parsed = float(value)

@@ -36,6 +36,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
+from lightgcn_helpers._fast import ExcludedIndex  # noqa: E402
 from lightgcn_helpers.env import (  # noqa: E402
     has_torch_sparse,
     load_average,
@@ -51,7 +52,7 @@ from lightgcn_helpers.graph import (  # noqa: E402
     normalized_adjacency,
     positive_edges,
 )
-from lightgcn_helpers.metrics import _ExcludedIndex, evaluate_embeddings  # noqa: E402
+from lightgcn_helpers.metrics import evaluate_embeddings  # noqa: E402
 from lightgcn_helpers.model import LightGCN, propagate_matrix_form  # noqa: E402
 from lightgcn_helpers.sampling import BPRSampler, contains, edge_keys  # noqa: E402
 from lightgcn_helpers.train import TrainConfig, train_bpr  # noqa: E402
@@ -465,7 +466,7 @@ class Bench:
     def masking(self):
         """Masking the seen movies of every user, chunk by chunk, as full-ranking evaluation does:
         the previous helpers' scan of all excluded interactions per chunk (reference below)
-        versus the per-user index built once (``metrics._ExcludedIndex``, used by ``topk_items``: the
+        versus the per-user index built once (``_fast.ExcludedIndex``, used by ``topk_items``: the
         excluded movies of all users gathered in one vectorized pass, a contiguous slice per chunk)."""
         dev = self.device
         nu, ni = MASK_TINY if self.args.tiny else (MASK_USERS, MASK_ITEMS)
@@ -495,12 +496,12 @@ class Bench:
                 scan(batch, buf[:batch.numel()])
 
         def run_indexed():
-            index = _ExcludedIndex(exclude, ni, users)  # built once per evaluation, timed with it
+            index = ExcludedIndex(exclude, ni, users)  # built once per evaluation, timed with it
             for start, batch in chunks:
                 indexed(index, start, batch, buf[:batch.numel()])
 
         # Untimed: both mask exactly the same (row, movie) cells in every chunk.
-        index, other, same = _ExcludedIndex(exclude, ni, users), torch.zeros_like(buf), True
+        index, other, same = ExcludedIndex(exclude, ni, users), torch.zeros_like(buf), True
         for start, batch in chunks:
             buf.zero_()
             other.zero_()

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._fast import position_table, positions, quiet_sparse, sorted_unique, unique_keys
+
 __all__ = [
     "IdEncoder",
     "positive_edges",
@@ -33,7 +35,6 @@ __all__ = [
     "adjacency_matrix",
     "normalized_adjacency",
     "InteractionGraph",
-    "MovieLensGraph",
     "ColdStartWarning",
     "build_graph",
     "build_movielens_graph",
@@ -52,9 +53,11 @@ class IdEncoder:
     def __init__(self, name: str = "id"):
         self.name = name
         self.classes_: np.ndarray | None = None
+        self._table: np.ndarray | None = None
 
     def fit(self, raw_ids) -> IdEncoder:
-        self.classes_ = np.unique(np.asarray(raw_ids))
+        self.classes_ = sorted_unique(raw_ids)  # np.unique(raw_ids), faster
+        self._table = position_table(self.classes_)
         return self
 
     def _check_fitted(self):
@@ -69,9 +72,8 @@ class IdEncoder:
         """Raw ids (array-like) → ``int64`` indices of the same shape."""
         self._check_fitted()
         raw = np.asarray(raw_ids)
-        idx = np.searchsorted(self.classes_, raw)
-        idx_clipped = np.minimum(idx, len(self.classes_) - 1)
-        unknown = self.classes_[idx_clipped] != raw
+        table = getattr(self, "_table", None) if raw.dtype.kind == "i" else None
+        idx, unknown = positions(self.classes_, raw, table)  # np.searchsorted(classes_, raw)
         if unknown.any():
             bad = np.unique(raw[unknown])
             raise KeyError(
@@ -109,7 +111,7 @@ def positive_edges(
     timestamp_col: str | None = None,
 ) -> torch.Tensor:
     """Vectorized ratings → positive interactions, in the ratings' row order, each
-    ``(user, item)`` pair once.
+    ``(user, item)`` pair once. Derived in notebook 02, §1–3.
 
     Explicit data: a rating ``>= threshold`` (exactly ``threshold`` included, compared
     as float) is a positive edge. A pair rated more than once is judged by its **latest**
@@ -117,32 +119,44 @@ def positive_edges(
     (``rating_col=None``): every row is a positive, duplicates count once. Returns
     ``edges`` of shape ``(2, E)``, ``int64``. Raises ``ValueError`` when nothing is positive.
     """
-    missing = [c for c in (user_col, item_col, rating_col, timestamp_col) if c is not None and c not in ratings.columns]
+    columns = (user_col, item_col, rating_col, timestamp_col)
+    missing = [c for c in columns if c is not None and c not in ratings.columns]
     if missing:
         raise ValueError(f"ratings lacks column(s) {missing}; it has {list(ratings.columns)}")
+    return _positive_edges(ratings, user_encoder, item_encoder, threshold, *columns)[0]
+
+
+def _positive_edges(ratings, user_encoder, item_encoder, threshold, user_col, item_col,
+                    rating_col, timestamp_col) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """:func:`positive_edges`, and for every row its pair's key ``user * num_items + item`` and
+    whether it is the pair's latest row."""
     users = user_encoder.transform(ratings[user_col].to_numpy())
     items = item_encoder.transform(ratings[item_col].to_numpy())
     keys = users * len(item_encoder) + items
-    keep = _latest_row_per_pair(keys, None if timestamp_col is None else ratings[timestamp_col].to_numpy())
+    times = None if timestamp_col is None else ratings[timestamp_col].to_numpy()
+    latest = _latest_row_per_pair(keys, times)
+    keep = latest
     if rating_col is not None:
         values = ratings[rating_col].to_numpy(dtype=np.float64)
-        liked = values >= float(threshold)
-        keep &= liked
+        keep = latest & (values >= float(threshold))
         if not keep.any():
             raise ValueError(
                 f"No rating is >= {threshold}: there are no positive edges. "
                 f"Lower the threshold (ratings range {np.nanmin(values)}..{np.nanmax(values)}), "
-                f"or pass rating_col=None if every row is a positive (implicit data)."
-            )
+                f"or pass rating_col=None if every row is a positive (implicit data).")
     if not keep.any():
         raise ValueError("There are no interactions: the table is empty.")
-    return torch.from_numpy(np.stack([users[keep], items[keep]]))
+    return torch.from_numpy(np.stack([users[keep], items[keep]])), keys, latest
 
 
 def _latest_row_per_pair(keys: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
     """Boolean mask keeping, for every distinct key, one row: the one with the largest
     timestamp (ties and ``timestamps=None``: the last row). Order of the rows is kept."""
-    order = np.arange(keys.size) if timestamps is None else np.lexsort((np.arange(keys.size), timestamps))
+    ordered = np.sort(keys)
+    if not (ordered[1:] == ordered[:-1]).any():  # every pair once (MovieLens): keep every row
+        return np.ones(keys.size, dtype=bool)
+    order = np.arange(keys.size) if timestamps is None else np.lexsort((np.arange(keys.size),
+                                                                        timestamps))
     # in time order, the last occurrence of each key wins
     rev = order[::-1]
     _, first_in_rev = np.unique(keys[rev], return_index=True)
@@ -194,7 +208,7 @@ def split_edges(edges: torch.Tensor, val_frac: float = 0.1, test_frac: float = 0
             f"({1 - val_frac - test_frac:g}/{val_frac:g}/{test_frac:g}): every part needs at least "
             f"one edge. Use more ratings or other fractions. (scikit-learn said: {err})"
         ) from None
-    take = lambda idx: edges[:, torch.from_numpy(np.asarray(idx, dtype=np.int64))]  # noqa: E731
+    take = lambda idx: edges.index_select(1, torch.from_numpy(np.asarray(idx, dtype=np.int64)))  # noqa: E731
     return EdgeSplit(take(train_idx), take(val_idx), take(test_idx))
 
 
@@ -224,11 +238,12 @@ def _bipartite_entries(edges: torch.Tensor, num_users: int, num_items: int) -> t
     ``torch.unique`` over the keys ``row * N + col`` of both edge directions."""
     n = num_users + num_items
     ei = bipartite_edge_index(edges, num_users)
-    keys = torch.unique(ei[0] * n + ei[1])  # sorted, duplicates dropped
+    keys = unique_keys(ei[0] * n + ei[1])  # sorted, duplicates dropped
     return keys // n, keys % n
 
 
-def _sparse(row: torch.Tensor, col: torch.Tensor, values: torch.Tensor, n: int, layout: str) -> torch.Tensor:
+def _sparse(row: torch.Tensor, col: torch.Tensor, values: torch.Tensor, n: int,
+            layout: str) -> torch.Tensor:
     """Square sparse matrix from row-major sorted, unique entries, in ``layout``."""
     if layout == "coo":
         return torch.sparse_coo_tensor(torch.stack([row, col]), values, (n, n), is_coalesced=True,
@@ -236,30 +251,41 @@ def _sparse(row: torch.Tensor, col: torch.Tensor, values: torch.Tensor, n: int, 
     if layout == "csr":
         crow = torch.zeros(n + 1, dtype=torch.long, device=row.device)
         crow[1:] = torch.cumsum(torch.bincount(row, minlength=n), 0)
-        with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
-            warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+        with quiet_sparse():  # "Sparse CSR tensor support is in beta state"
             return torch.sparse_csr_tensor(crow, col, values, (n, n), check_invariants=False)
     raise ValueError(f"layout must be 'coo' or 'csr', got {layout!r}")
 
 
-def adjacency_matrix(edges: torch.Tensor, num_users: int, num_items: int, layout: str = "coo") -> torch.Tensor:
+def adjacency_matrix(edges: torch.Tensor, num_users: int, num_items: int,
+                     layout: str = "coo") -> torch.Tensor:
     """Bipartite adjacency ``A = [[0, R], [Rᵀ, 0]]``, sparse ``(N, N)`` ``float32``
     with ``N = num_users + num_items``; ``layout`` is ``'coo'`` or ``'csr'``.
-    Built straight from the edge list (duplicate pairs count once), never densely."""
+    Built straight from the edge list (duplicate pairs count once), never densely.
+    Derived in notebook 03, §1."""
     row, col = _bipartite_entries(edges, num_users, num_items)
-    return _sparse(row, col, torch.ones(row.numel(), device=row.device), num_users + num_items, layout)
+    n = num_users + num_items
+    return _sparse(row, col, torch.ones(row.numel(), device=row.device), n, layout)
 
 
-def normalized_adjacency(edges: torch.Tensor, num_users: int, num_items: int, layout: str = "csr") -> torch.Tensor:
+def symmetric_weights(row: torch.Tensor, col: torch.Tensor, n: int,
+                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``1 / sqrt(d_row · d_col)`` for every entry ``(row, col)`` of a symmetric graph over ``n``
+    nodes, each edge listed in both directions (``d``: a node's number of entries) — the values
+    of ``Ã = D^-1/2 A D^-1/2``. An isolated node has ``D^-1/2 = 0`` (no self-loops, as in
+    LightGCN and PyG's ``gcn_norm(add_self_loops=False)``). Derived in notebook 03, §6."""
+    dinv = torch.bincount(row, minlength=n).to(dtype).pow(-0.5)
+    dinv[torch.isinf(dinv)] = 0.0
+    return dinv[row] * dinv[col]
+
+
+def normalized_adjacency(edges: torch.Tensor, num_users: int, num_items: int,
+                         layout: str = "csr") -> torch.Tensor:
     """Symmetrically normalized adjacency ``Ã = D^-1/2 A D^-1/2``, sparse ``(N, N)``
-    ``float32``. Entry ``(u, i)`` is ``1 / sqrt(|N_u| |N_i|)``; isolated nodes get an
-    all-zero row (no self-loops, as in LightGCN and PyG's ``gcn_norm(add_self_loops=False)``)."""
+    ``float32``: entry ``(u, i)`` is ``1 / sqrt(|N_u| |N_i|)`` (:func:`symmetric_weights`);
+    isolated nodes get an all-zero row. Derived in notebook 03, §6."""
     n = num_users + num_items
     row, col = _bipartite_entries(edges, num_users, num_items)
-    deg = torch.bincount(row, minlength=n).float()
-    dinv = deg.pow(-0.5)
-    dinv[torch.isinf(dinv)] = 0.0
-    return _sparse(row, col, dinv[row] * dinv[col], n, layout)
+    return _sparse(row, col, symmetric_weights(row, col, n), n, layout)
 
 
 class ColdStartWarning(UserWarning):
@@ -302,9 +328,6 @@ class InteractionGraph:
                 f"{self.edges.shape[1]:,} positive edges ({kind}), train/val/test {tr:,}/{va:,}/{te:,})")
 
 
-MovieLensGraph = InteractionGraph  # the name used before the data layer became general
-
-
 def build_graph(
     data,
     *,
@@ -321,7 +344,8 @@ def build_graph(
     name: str | None = None,
     **read_kwargs,
 ) -> InteractionGraph:
-    """Your interactions → the :class:`InteractionGraph` the notebooks use.
+    """Your interactions → the :class:`InteractionGraph` the notebooks use. Derived in
+    notebook 02, §8 (your own data: §9).
 
     ``data`` is a DataFrame or a file path (read by
     :func:`lightgcn_helpers.data.read_interactions`, to which ``sep=``, ``header=``,
@@ -337,36 +361,49 @@ def build_graph(
     comes with (values ``'train'``, ``'val'``/``'validation'``, ``'test'``); when it has no
     validation rows, ``val_frac`` of the training edges are carved out as validation.
     A pair never lands in two parts. Users with held-out edges but no training edge get
-    a :class:`ColdStartWarning` with their number (an evaluation must decide what to do
-    with them; notebook 02 discusses it).
+    a :class:`ColdStartWarning` with their number (notebook 02, §6).
     """
+    columns = (user_col, item_col, rating_col, timestamp_col)
+    frame, split_values = _read_table(data, columns, split_col, read_kwargs)
+    users = IdEncoder(str(user_col)).fit(_ids(frame[user_col]))
+    items_enc = IdEncoder(str(item_col)).fit(_ids(frame[item_col]))
+    edges, keys, latest = _positive_edges(frame, users, items_enc, threshold, *columns)
+    if split_values is None:
+        split = split_edges(edges, val_frac=val_frac, test_frac=test_frac, seed=seed)
+    else:
+        part = _parts(split_values.reset_index(drop=True))
+        split = _presplit(edges, keys, latest, part, len(items_enc), val_frac, seed)
+    graph = InteractionGraph(len(users), len(items_enc), users, items_enc, edges, split,
+                             None if rating_col is None else threshold, items,
+                             name or "interactions", duplicates=int(keys.size - latest.sum()))
+    _warn_cold_users(graph)
+    return graph
+
+
+def _read_table(data, columns, split_col, read_kwargs) -> tuple[pd.DataFrame, pd.Series | None]:
+    """:func:`~lightgcn_helpers.data.read_interactions` of ``data``, ids made sortable
+    (:func:`_ids`), and the split column when there is one."""
     from .data import DataError, read_interactions
 
+    user_col, item_col, rating_col, timestamp_col = columns
     split_values = None
     if isinstance(data, pd.DataFrame) and split_col is not None:
         if split_col not in data.columns:
-            raise DataError(f"split_col={split_col!r} is not a column; the table has {list(data.columns)}")
+            raise DataError(f"split_col={split_col!r} is not a column; the table has "
+                            f"{list(data.columns)}")
         split_values = data[split_col]
     frame = read_interactions(data, user_col=user_col, item_col=item_col, rating_col=rating_col,
                               timestamp_col=timestamp_col, **read_kwargs)
     if split_col is not None and split_values is None:
-        raise DataError("split_col needs the data as a DataFrame (read your file with pandas first)")
+        raise DataError("split_col needs the data as a DataFrame (read your file with pandas "
+                        "first)")
     if len(frame) == 0:
         raise DataError("The interaction table is empty.")
-    users = IdEncoder(str(user_col)).fit(_ids(frame[user_col]))
-    items_enc = IdEncoder(str(item_col)).fit(_ids(frame[item_col]))
-    frame[user_col], frame[item_col] = _ids(frame[user_col]), _ids(frame[item_col])
-    duplicates = int(frame.duplicated([user_col, item_col]).sum())
-    if split_values is None:
-        edges = positive_edges(frame, users, items_enc, threshold, user_col, item_col, rating_col, timestamp_col)
-        split = split_edges(edges, val_frac=val_frac, test_frac=test_frac, seed=seed)
-    else:
-        edges, split = _presplit_edges(frame, split_values.reset_index(drop=True), users, items_enc, threshold,
-                                       user_col, item_col, rating_col, timestamp_col, val_frac, seed)
-    graph = InteractionGraph(len(users), len(items_enc), users, items_enc, edges, split,
-                             None if rating_col is None else threshold, items, name or "interactions", duplicates)
-    _warn_cold_users(graph)
-    return graph
+    for col in (user_col, item_col):
+        dtype = frame[col].dtype
+        if not (isinstance(dtype, np.dtype) and dtype.kind in "iu"):  # integer ids stay as they are
+            frame[col] = _ids(frame[col])
+    return frame, split_values
 
 
 def _ids(column: pd.Series) -> np.ndarray:
@@ -375,24 +412,28 @@ def _ids(column: pd.Series) -> np.ndarray:
     return values if values.dtype.kind in "iu" else values.astype(str)
 
 
-_PART_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-               "test": "test"}
+_PART_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val",
+               "validation": "val", "test": "test"}
 
 
-def _presplit_edges(frame, split_values, users, items, threshold, user_col, item_col, rating_col, timestamp_col,
-                    val_frac, seed) -> tuple[torch.Tensor, EdgeSplit]:
+def _parts(split_values: pd.Series) -> np.ndarray:
+    """The split column as ``'train'`` / ``'val'`` / ``'test'``, one per row."""
     from .data import DataError
 
     part = split_values.astype(str).str.lower().map(_PART_NAMES)
     if part.isna().any():
         bad = sorted(split_values[part.isna()].astype(str).unique())[:5]
-        raise DataError(f"split column values {bad} are not one of 'train', 'val'/'validation', 'test'")
-    # one edge per pair over the whole table, then each pair keeps the part of its latest row
-    edges = positive_edges(frame, users, items, threshold, user_col, item_col, rating_col, timestamp_col)
-    row_keys = users.transform(frame[user_col].to_numpy()) * len(items) + items.transform(frame[item_col].to_numpy())
-    latest = _latest_row_per_pair(row_keys, None if timestamp_col is None else frame[timestamp_col].to_numpy())
-    key_part = pd.Series(part.to_numpy()[latest], index=row_keys[latest])
-    edge_part = key_part.reindex((edges[0] * len(items) + edges[1]).numpy()).to_numpy()
+        raise DataError(f"split column values {bad} are not one of 'train', "
+                        f"'val'/'validation', 'test'")
+    return part.to_numpy()
+
+
+def _presplit(edges, keys, latest, part, num_items, val_frac, seed) -> EdgeSplit:
+    """The split a table comes with: each positive pair in the part of its latest row."""
+    from .data import DataError
+
+    key_part = pd.Series(part[latest], index=keys[latest])
+    edge_part = key_part.reindex((edges[0] * num_items + edges[1]).numpy()).to_numpy()
     pick = lambda name: edges[:, torch.from_numpy(np.flatnonzero(edge_part == name))]  # noqa: E731
     train, val, test = pick("train"), pick("val"), pick("test")
     if train.shape[1] == 0:
@@ -400,21 +441,20 @@ def _presplit_edges(frame, split_values, users, items, threshold, user_col, item
     if val.shape[1] == 0 and val_frac > 0:
         carved = split_edges(train, val_frac=val_frac, test_frac=0.0, seed=seed)
         train, val = carved.train, carved.val
-    return edges, EdgeSplit(train, val, test)
+    return EdgeSplit(train, val, test)
 
 
 def _warn_cold_users(graph: InteractionGraph) -> None:
-    import warnings as _warnings
-
     has_train = torch.zeros(graph.num_users, dtype=torch.bool)
     has_train[graph.split.train[0]] = True
     held = torch.cat([graph.split.val[0], graph.split.test[0]]).unique()
     cold = int((~has_train[held]).sum())
     if cold:
-        _warnings.warn(
-            f"{cold} of the {held.numel():,} users with validation/test edges have no training edge: no model "
-            f"learns anything about them from this split. They are kept in the evaluation (their misses "
-            f"count); notebook 02 discusses them.", ColdStartWarning, stacklevel=3)
+        warnings.warn(
+            f"{cold} of the {held.numel():,} users with validation/test edges have no training "
+            f"edge: no model learns anything about them from this split. They are kept in the "
+            f"evaluation (their misses count); notebook 02 discusses them.", ColdStartWarning,
+            stacklevel=3)
 
 
 def build_movielens_graph(ratings: pd.DataFrame, threshold: float = 3.5, seed: int = 1) -> InteractionGraph:

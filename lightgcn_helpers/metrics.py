@@ -29,30 +29,27 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from ._fast import ExcludedIndex, auto_chunk_size, topk_ties_by_index
 from .sampling import contains, edge_keys
 
-__all__ = ["auto_chunk_size", "topk_items", "ranking_metrics", "evaluate_scores", "evaluate_embeddings", "embedding_scorer"]
+__all__ = ["topk_items", "user_metrics", "ranking_metrics", "evaluate_scores", "evaluate_embeddings",
+           "embedding_scorer"]
 
 
 def topk_items(score_fn: Callable[[Tensor], Tensor], users: Tensor, k: int, num_items: int,
                exclude: Sequence[Tensor] = (), chunk_size: int | None = None) -> Tensor:
-    """Top-``k`` movie indices ``(len(users), k)`` by ``score_fn(users_chunk) -> (B, num_items)``,
-    with the ``(2, E)`` interactions in ``exclude`` masked to ``-inf`` for their users.
+    """Top-``k`` item indices ``(len(users), k)`` by ``score_fn(users_chunk) -> (B, num_items)``,
+    with the ``(2, E)`` interactions in ``exclude`` masked to ``-inf`` for their users; equal
+    scores ranked by ascending item index. Derived in notebook 06, §2.
 
-    The excluded interactions are indexed by user once (:class:`_ExcludedIndex`, CSR-like) and
-    every user's excluded movies are gathered in one vectorized pass, so each chunk takes a
-    contiguous slice: the masking costs O(E) in all instead of a scan of all E excluded
-    interactions per chunk (O(chunks × E)).
-
-    ``chunk_size`` users are scored at once; the default keeps a chunk's scores near 8 MB
-    (:func:`auto_chunk_size`): larger blocks are fresh memory maps that the kernel must fault
-    in and zero on every chunk, which costs more than the extra calls.
-
-    The scores are masked in place: ``score_fn`` must return a tensor it does not keep
-    (a view, e.g. an ``expand``, is copied first)."""
+    ``chunk_size`` users are scored at once (default: a chunk's scores near 8 MB,
+    :func:`~lightgcn_helpers._fast.auto_chunk_size`); the excluded items of every user are
+    found once (:class:`~lightgcn_helpers._fast.ExcludedIndex`), so each chunk masks a
+    contiguous slice. The scores are masked in place: ``score_fn`` must return a tensor it does
+    not keep (a view, e.g. an ``expand``, is copied first)."""
     users = users.long()
     chunk_size = chunk_size or auto_chunk_size(num_items)
-    index = _ExcludedIndex(exclude, num_items, users)
+    index = ExcludedIndex(exclude, num_items, users)
     out = []
     for start in range(0, users.numel(), chunk_size):
         batch = users[start:start + chunk_size]
@@ -62,72 +59,12 @@ def topk_items(score_fn: Callable[[Tensor], Tensor], users: Tensor, k: int, num_
         elif scores._base is not None or not scores.is_contiguous():
             scores = scores.clone()  # a view of something else: never write into it
         if scores.shape != (batch.numel(), num_items):
-            raise ValueError(f"score_fn returned {tuple(scores.shape)}, expected {(batch.numel(), num_items)}")
+            raise ValueError(f"score_fn returned {tuple(scores.shape)}, expected "
+                             f"{(batch.numel(), num_items)}")
         rows, items = index.entries(start, start + batch.numel())
         scores[rows, items] = float("-inf")
-        out.append(_topk_ties_by_index(scores, k))
+        out.append(topk_ties_by_index(scores, k))
     return torch.cat(out) if out else torch.empty(0, k, dtype=torch.long, device=users.device)
-
-
-def auto_chunk_size(num_items: int, target_bytes: int = 8 << 20) -> int:
-    """Users per chunk so that a chunk's ``float32`` scores take about ``target_bytes``
-    (between 16 and 1,024 users): 215 on MovieLens (9,724 movies), 51 on Gowalla (40,981 items)."""
-    return int(max(16, min(1024, target_bytes // (4 * max(num_items, 1)))))
-
-
-class _ExcludedIndex:
-    """Every excluded movie of every evaluated user, found once, vectorized: the excluded
-    interactions ``(2, E)`` (several tensors, concatenated) are sorted by user with a CSR-like
-    pointer (user ``u``'s movies are ``items[ptr[u]:ptr[u + 1]]``), and the slices of
-    ``users`` — in their order — are gathered in one pass (``repeat_interleave`` of the
-    per-user counts). The entries of ``users[start:stop]`` are then one contiguous slice:
-    a chunk costs no search at all. On ``users``' device; memory O(E)."""
-
-    def __init__(self, exclude: Sequence[Tensor], num_items: int, users: Tensor):
-        device = users.device
-        excl = [e.to(device).long() for e in exclude if e.numel()]
-        edges = torch.cat(excl, 1) if excl else torch.empty(2, 0, dtype=torch.long, device=device)
-        if edges.numel() and (int(edges.min()) < 0 or int(edges[1].max()) >= num_items):
-            raise ValueError(f"excluded interactions must have users >= 0 and movies in 0..{num_items - 1}, got "
-                             f"users {int(edges[0].min())}..{int(edges[0].max())}, movies "
-                             f"{int(edges[1].min())}..{int(edges[1].max())}")
-        n_rows = max(int(users.max()) + 1 if users.numel() else 0, int(edges[0].max()) + 1 if edges.numel() else 0)
-        items = edges[1, torch.argsort(edges[0], stable=True)]  # grouped by user
-        counts = torch.bincount(edges[0], minlength=n_rows)
-        ptr = torch.cumsum(counts, 0) - counts  # start of each user's group
-        cnt = counts[users]  # per evaluated user, in the order of ``users``
-        ends = torch.cumsum(cnt, 0)
-        total = int(ends[-1]) if ends.numel() else 0
-        self.rows = torch.repeat_interleave(torch.arange(users.numel(), device=device), cnt, output_size=total)
-        within = torch.arange(total, device=device) - (ends - cnt)[self.rows]  # 0, 1, ..., cnt - 1 per user
-        self.items = items[ptr[users][self.rows] + within]
-        self.offsets = torch.cat([ends.new_zeros(1), ends]).tolist()  # users[i]'s entries: offsets[i]:offsets[i+1]
-
-    def entries(self, start: int, stop: int) -> tuple[Tensor, Tensor]:
-        """``(rows, items)``: every excluded movie of ``users[start:stop]``, ``rows`` counted from ``start``."""
-        a, b = self.offsets[start], self.offsets[min(stop, len(self.offsets) - 1)]
-        return self.rows[a:b] - start, self.items[a:b]
-
-
-def _topk_ties_by_index(scores: Tensor, k: int) -> Tensor:
-    """``torch.topk(scores, k).indices`` with a deterministic tie-break: equal scores are
-    ranked by ascending movie index. ``torch.topk`` leaves the order of ties to the
-    implementation (it differs between CPU and CUDA and between versions), which makes
-    models with many exact ties (popularity: integer counts) give machine-dependent metrics."""
-    vals, idx = torch.topk(scores, min(k + 1, scores.shape[1]), dim=1)
-    kth = vals[:, k - 1:k]
-    # a tie crosses the cut when the (k+1)-th score equals the k-th: only then can the order matter
-    ambiguous = (vals[:, k] == vals[:, k - 1]) if vals.shape[1] > k else torch.zeros_like(kth[:, 0], dtype=torch.bool)
-    vals, idx = vals[:, :k], idx[:, :k]
-    if ambiguous.any():
-        s = scores[ambiguous]
-        t = kth[ambiguous]
-        tied = s == t
-        need = k - (s > t).sum(1, keepdim=True)
-        keep = (s > t) | (tied & (torch.cumsum(tied, 1) <= need))  # the lowest-index tied movies
-        idx[ambiguous] = keep.nonzero()[:, 1].view(-1, k)
-    idx = idx.sort(1).values  # ascending index, then a stable sort by descending score
-    return idx.gather(1, torch.sort(scores.gather(1, idx), dim=1, descending=True, stable=True).indices)
 
 
 def user_metrics(topk: Tensor, users: Tensor, relevant: Tensor, num_items: int,

@@ -80,28 +80,26 @@ either, everything that samples raises :class:`SamplingUnavailable` with the mes
 """
 from __future__ import annotations
 
-import copy
 import datetime
 import os
-import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from .env import has_torch_sparse, quiet_progress
-from .graph import normalized_adjacency
+from ._fast import quiet_sparse
+from .env import has_torch_sparse
+from .graph import normalized_adjacency, symmetric_weights
 from .loss import bpr_shared_negatives_loss
-from .model import LightGCN
+from .model import LightGCN, combine_layers
 from .sampling import BPRSampler
-from .train import evaluate_model
+from .train import TrainConfig, TrainResult, evaluate_model, fit
 
 __all__ = [
-    "LIKES", "REV_LIKES", "SKIP_MESSAGE", "SamplingUnavailable", "sampling_available", "require_sampling",
+    "LIKES", "REV_LIKES", "SKIP_MESSAGE", "SamplingUnavailable", "sampling_available",
     "to_hetero_data", "SubgraphSampler", "MiniBatchLightGCN", "triples_of_batch", "minibatch_loss",
     "MiniBatchConfig", "MiniBatchResult", "train_minibatch", "init_distributed", "shard",
 ]
@@ -126,7 +124,7 @@ def sampling_available() -> bool:
     return has_torch_sparse() or bool(getattr(pyg_typing, "WITH_PYG_LIB", False))
 
 
-def require_sampling() -> None:
+def _require_sampling() -> None:
     """Raise :class:`SamplingUnavailable` (message :data:`SKIP_MESSAGE`) unless sampling works."""
     if not sampling_available():
         raise SamplingUnavailable(SKIP_MESSAGE)
@@ -135,7 +133,8 @@ def require_sampling() -> None:
 # --------------------------------------------------------------------------- the graph
 
 
-def to_hetero_data(train_edges: Tensor, num_users: int, num_items: int, dtype: torch.dtype = torch.float32):
+def to_hetero_data(train_edges: Tensor, num_users: int, num_items: int,
+                   dtype: torch.dtype = torch.float32):
     """Training interactions ``(2, E)`` (items not offset) → PyG ``HeteroData``.
 
     Node types ``'user'`` (``num_users``) and ``'item'`` (``num_items``); edge types
@@ -154,11 +153,10 @@ def to_hetero_data(train_edges: Tensor, num_users: int, num_items: int, dtype: t
                          "(pass item indices without the num_users offset)")
     keys = torch.unique(edges[0] * num_items + edges[1])  # each pair once, as normalized_adjacency
     users, items = keys // num_items, keys % num_items
-    # computed as normalized_adjacency does (D^-1/2 per node, then the product), so that in
-    # float32 the weights are bit-for-bit the entries of the full graph's Ã
-    dinv_u = torch.bincount(users, minlength=num_users).to(dtype).pow(-0.5)
-    dinv_i = torch.bincount(items, minlength=num_items).to(dtype).pow(-0.5)
-    weight = dinv_u[users] * dinv_i[items]  # every edge has both degrees >= 1: no inf
+    # the entries of the full graph's Ã, bit for bit: both directions over one node numbering
+    row = torch.cat([users, items + num_users])
+    col = torch.cat([items + num_users, users])
+    weight = symmetric_weights(row, col, num_users + num_items, dtype)[: users.numel()]
     data = HeteroData()
     data["user"].num_nodes = num_users
     data["item"].num_nodes = num_items
@@ -213,7 +211,7 @@ class SubgraphSampler:
 
     def __init__(self, train_edges: Tensor, num_users: int, num_items: int, num_neighbors: int | Sequence[int],
                  num_layers: int | None = None, dtype: torch.dtype = torch.float32, replace: bool = True):
-        require_sampling()
+        _require_sampling()
         from torch_geometric.sampler import NeighborSampler
 
         if num_layers is None:
@@ -295,21 +293,9 @@ class MiniBatchLightGCN(nn.Module):
     def forward(self, batch) -> tuple[Tensor, Tensor]:
         m = self.model
         device = m.embedding.weight.device
-        n_users = batch["user"].num_nodes
         nodes = torch.cat([batch["user"].n_id, batch["item"].n_id + m.num_users]).to(device)
         x0 = m.embedding(nodes)
-        ui, iu = batch[LIKES], batch[REV_LIKES]
-        # one homogeneous subgraph over the local nodes: items offset by the local user count
-        # (done by hand instead of HeteroData.to_homogeneous(): two concatenations, and the
-        # node order — users, then items — is explicit)
-        shift_ui = torch.tensor([[0], [n_users]])
-        edge_index = torch.cat([ui.edge_index + shift_ui, iu.edge_index + shift_ui.flip(0)], 1).to(device)
-        edge_weight = torch.cat([ui.edge_weight, iu.edge_weight]).to(device=device, dtype=x0.dtype)
-        if self.rescale:  # deg / sampled in-edges of each edge's target node (see the class docstring)
-            deg = torch.cat([batch["user"].deg, batch["item"].deg]).to(device)
-            sampled = torch.bincount(edge_index[1], minlength=nodes.numel())
-            target = edge_index[1]
-            edge_weight = edge_weight * (deg[target].to(x0.dtype) / sampled[target].to(x0.dtype))
+        edge_index, edge_weight = self._edges(batch, nodes.numel(), device, x0.dtype)
         if self.sparse:
             from torch_sparse import SparseTensor
 
@@ -318,15 +304,34 @@ class MiniBatchLightGCN(nn.Module):
                                          sparse_sizes=(n, n)), None
         else:
             graph, weight = edge_index, edge_weight
-        x, out = x0, x0 * m.alpha[0]
-        with warnings.catch_warnings(), torch.sparse.check_sparse_tensor_invariants(enable=False):
-            # on the CPU PyG turns the SparseTensor into a torch CSR tensor for each product, and
-            # PyTorch warns about it ("CSR ... beta", "invariant checks are implicitly disabled")
-            warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
-            for k in range(1, m.num_layers + 1):
-                x = self.conv(x, graph, weight)
-                out = out + m.alpha[k] * x
+        with quiet_sparse():  # PyG makes a CSR tensor of the SparseTensor for every product
+            out = combine_layers(self._layers(x0, graph, weight), m.alpha)
         return out, x0
+
+    def _layers(self, x0: Tensor, graph, weight):
+        """``E⁰, E¹, ..., E^L`` of the subgraph, each made when the combination asks for it."""
+        x = x0
+        yield x
+        for _ in range(self.model.num_layers):
+            x = self.conv(x, graph, weight)
+            yield x
+
+    def _edges(self, batch, num_nodes: int, device, dtype) -> tuple[Tensor, Tensor]:
+        """The subgraph as one homogeneous ``edge_index`` over the local nodes (users, then
+        items offset by the local user count) and its full-graph weights, rescaled by
+        ``deg / sampled`` (see the class docstring). Done by hand instead of
+        ``HeteroData.to_homogeneous()``: two concatenations, the node order explicit."""
+        ui, iu = batch[LIKES], batch[REV_LIKES]
+        shift_ui = torch.tensor([[0], [batch["user"].num_nodes]])
+        edge_index = torch.cat([ui.edge_index + shift_ui, iu.edge_index + shift_ui.flip(0)],
+                               1).to(device)
+        edge_weight = torch.cat([ui.edge_weight, iu.edge_weight]).to(device=device, dtype=dtype)
+        if self.rescale:  # deg / sampled in-edges of each edge's target node
+            deg = torch.cat([batch["user"].deg, batch["item"].deg]).to(device)
+            sampled = torch.bincount(edge_index[1], minlength=num_nodes)
+            target = edge_index[1]
+            edge_weight = edge_weight * (deg[target].to(dtype) / sampled[target].to(dtype))
+        return edge_index, edge_weight
 
 
 def minibatch_loss(emb: Tensor, emb0: Tensor, batch, num_negatives: int, l2_lambda: float,
@@ -380,62 +385,48 @@ def shard(n: int, rank: int, world_size: int) -> tuple[int, int]:
 
 
 @dataclass
-class MiniBatchConfig:
-    """Hyper-parameters of :func:`train_minibatch`."""
+class MiniBatchConfig(TrainConfig):
+    """Hyper-parameters of :func:`train_minibatch`: those of
+    :class:`~lightgcn_helpers.train.TrainConfig` (other defaults) and the sampling ones.
+    Negatives are drawn per (user, liked item) pair, items never liked in training."""
 
     epochs: int = 20
     batch_size: int = 2048  # *global* triples per step, over all processes
     lr: float = 0.01
-    l2_lambda: float = 1e-4  # λ of the layer-0 L2 term
-    num_negatives: int = 4  # negatives per (user, liked item) pair, items never liked in training
-    hard_negatives: int | None = None  # each pair trains against this many highest-scored of them (None: all)
-    num_neighbors: int | tuple[int, ...] = 10  # fan-out per layer (-1: all neighbours); an int: every layer
-    lr_decay: float = 1.0  # learning rate multiplied by this after every epoch
+    l2_lambda: float = 1e-4
+    num_negatives: int = 4  # negatives per (user, liked item) pair
+    hard_negatives: int | None = None
+    lr_decay: float = 1.0
     eval_every: int = 1
-    patience: int = 5  # evaluations without improvement before stopping
-    k: int = 20
-    seed: int = 0
-    time_budget: float | None = None  # seconds of training (evaluation not counted); None: no limit
+    patience: int = 5
+    shared_negatives: bool = False  # mini-batches draw negatives per pair
+    num_neighbors: int | tuple[int, ...] = 10  # fan-out per layer (-1: all); an int: every layer
+    time_budget: float | None = None  # seconds of training (validation not counted); None: none
     rescale: bool = True  # sampled sums scaled by deg / sampled (unbiased); see MiniBatchLightGCN
     replace: bool = True  # neighbours drawn with replacement (uniform); see SubgraphSampler
 
     def __post_init__(self):
-        if self.batch_size < 1 or self.epochs < 0:
-            raise ValueError(f"batch_size must be >= 1 and epochs >= 0, got {self.batch_size}, {self.epochs}")
-        if self.num_negatives < 1:
-            raise ValueError(f"num_negatives must be at least 1, got {self.num_negatives}")
-        if self.hard_negatives is not None and not 1 <= self.hard_negatives <= self.num_negatives:
-            raise ValueError(f"hard_negatives={self.hard_negatives} must be between 1 and num_negatives="
-                             f"{self.num_negatives}, or None")
+        super().__post_init__()
+        if self.shared_negatives or self.synthetic_negatives is not None:
+            raise ValueError("mini-batch training draws negatives per pair and does not synthesise "
+                             "them: keep shared_negatives=False and synthetic_negatives=None")
         if not isinstance(self.num_neighbors, int):
             self.num_neighbors = tuple(int(f) for f in self.num_neighbors)
 
 
 @dataclass
-class MiniBatchResult:
-    """History of :func:`train_minibatch`: losses are the *global* batch losses (the same
-    numbers one process would print), whatever the number of processes."""
+class MiniBatchResult(TrainResult):
+    """History of :func:`train_minibatch` (see :class:`~lightgcn_helpers.train.TrainResult`):
+    losses are the *global* batch losses (the same numbers one process would print), whatever
+    the number of processes; ``seconds`` counts training and validation, as for full-graph
+    training."""
 
-    config: MiniBatchConfig
     world_size: int = 1
-    epochs: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)  # per epoch: mean over the epoch's triples
     step_loss: list[float] = field(default_factory=list)  # per step, global batch
-    eval_epochs: list[int] = field(default_factory=list)
-    val_metric: list[float] = field(default_factory=list)
-    best_epoch: int = 0
-    best_val: float = float("-inf")
     steps: int = 0
-    seconds: float = 0.0  # training time, evaluation and callback excluded
-    eval_seconds: float = 0.0
     stopped_by_budget: bool = False
     sampled_nodes: float = 0.0  # mean nodes per sampled subgraph (this process)
     sampled_edges: float = 0.0  # mean (directed) edges per sampled subgraph (this process)
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["config"] = asdict(self.config)
-        return d
 
 
 def _all_reduce(t: Tensor, device: torch.device, op=None) -> Tensor:
@@ -448,138 +439,145 @@ def _all_reduce(t: Tensor, device: torch.device, op=None) -> Tensor:
     return via.cpu()
 
 
+class _Epoch:
+    """One epoch of :func:`train_minibatch`, for :func:`~lightgcn_helpers.train.fit`: the
+    epoch's global batches, this process's shard of each, one sampled subgraph per step."""
+
+    def __init__(self, module, model, cfg: MiniBatchConfig, sampler: SubgraphSampler,
+                 triples: BPRSampler, result: MiniBatchResult, device: torch.device):
+        self.module, self.model, self.cfg, self.sampler = module, model, cfg, sampler
+        self.triples, self.result, self.device = triples, result, device
+        self.rank, self.world = _world()
+        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma=cfg.lr_decay)
+        self.subgraphs, self.nodes, self.edges = 0, 0, 0
+
+    def _shards(self) -> tuple[list, list]:
+        """This process's shard of each global batch, and (local, global) sizes."""
+        parts, sizes = [], []
+        for users, pos, neg in self.triples.epoch(self.cfg.batch_size, self.cfg.num_negatives):
+            size = users.numel()
+            if size < self.world:
+                continue
+            first, last = shard(size, self.rank, self.world)
+            parts.append((users[first:last], pos[first:last], neg.view(size, -1)[first:last]))
+            sizes.append((last - first, size))
+        if not parts:
+            raise ValueError(f"{self.triples.edges.shape[1]} training interaction(s) cannot be "
+                             f"shared by {self.world} processes")
+        return parts, sizes
+
+    def _step(self, batch, local: int, size: int) -> Tensor:
+        """One optimisation step on a sampled subgraph; the scaled loss times the global size."""
+        self.subgraphs += 1
+        self.nodes += batch["user"].num_nodes + batch["item"].num_nodes
+        self.edges += batch[LIKES].edge_index.shape[1] + batch[REV_LIKES].edge_index.shape[1]
+        emb, emb0 = self.module(batch)
+        cfg = self.cfg
+        loss = minibatch_loss(emb, emb0, batch, cfg.num_negatives, cfg.l2_lambda,
+                              cfg.hard_negatives)
+        # DDP averages gradients over processes: scaled so that the average is the global mean
+        scaled = loss * (local * self.world / size)
+        self.opt.zero_grad()
+        scaled.backward()
+        self.opt.step()
+        return scaled.detach() * size
+
+    def __call__(self, tick, training_seconds) -> tuple[float | None, bool]:
+        parts, sizes = self._shards()
+        # one loader per epoch over all of its pairs; loader(positions of a batch) samples it
+        loader, spans = self.sampler.loader(parts)
+        step_losses, stop = [], False
+        for (first, last), (local, size) in zip(spans, sizes):
+            step_losses.append(self._step(loader(torch.arange(first, last)), local, size))
+            self.result.steps += 1
+            tick()
+            if self.cfg.time_budget is not None:
+                over = torch.tensor([float(training_seconds() >= self.cfg.time_budget)])
+                if _all_reduce(over, self.device, dist.ReduceOp.MAX).item() > 0:
+                    stop = self.result.stopped_by_budget = True
+                    break
+        self.sched.step()
+        # global loss of each step: mean over processes of the scaled losses
+        losses = torch.stack(step_losses).float().cpu() if step_losses else torch.zeros(0)
+        sums = _all_reduce(losses, self.device) / self.world
+        counts = torch.tensor([size for _, size in sizes[:len(step_losses)]], dtype=torch.float32)
+        if not step_losses:
+            return None, stop
+        self.result.step_loss.extend((sums / counts).tolist())
+        return float(sums.sum() / counts.sum()), stop
+
+
 def train_minibatch(model: LightGCN, train_edges: Tensor, val_edges: Tensor | None = None,
                     config: MiniBatchConfig | None = None, progress: bool | None = None,
                     callback: Callable[[int, MiniBatchResult], bool | None] | None = None,
                     eval_adj=None) -> MiniBatchResult:
     """Train ``model`` (the series' :class:`~lightgcn_helpers.model.LightGCN`, on its device)
     in place with mini-batches on sampled neighbourhoods; return a :class:`MiniBatchResult`.
+    Derived in notebook 08, §5.
 
     Each epoch walks every training interaction once in a random order (global batches of
     ``config.batch_size``, negatives from :class:`~lightgcn_helpers.sampling.BPRSampler`);
-    each step samples the batch's L-hop subgraph (``config.num_neighbors``), propagates it
-    with :class:`MiniBatchLightGCN` and minimises :func:`minibatch_loss` with Adam.
-
-    With ``val_edges``, every ``eval_every`` epochs the validation Recall@k is computed on the
-    **full** graph (:func:`~lightgcn_helpers.train.evaluate_model` over ``eval_adj``, by default
-    the normalized training adjacency, built once), training items masked; the best weights
-    are kept and restored, with early stopping after ``patience`` evaluations without gain.
-    ``config.time_budget`` stops training after the step at which the training time (without
-    evaluation and callback) reaches it. ``callback(epoch, result)`` runs after every epoch
-    and may return True to stop.
+    each step samples the batch's L-hop subgraph (``config.num_neighbors``), propagates it with
+    :class:`MiniBatchLightGCN` and minimises :func:`minibatch_loss` with Adam. Everything else —
+    validation on the **full** graph every ``eval_every`` epochs (over ``eval_adj``, by default
+    the normalized training adjacency, built once), early stopping, the best weights restored,
+    ``callback``, timing, the progress bar — is :func:`lightgcn_helpers.train.fit`, the loop of
+    full-graph training. ``config.time_budget`` stops training after the step at which the
+    training time (without validation and callback) reaches it.
 
     Under ``torchrun`` (after :func:`init_distributed`) each process trains on its shard of
-    every global batch, DDP averaging the gradients; rank 0 evaluates and shares the result,
-    stopping decisions (budget, callback, patience) are taken together. A final global batch
-    with fewer triples than processes is skipped (at most ``world_size - 1`` triples an epoch).
+    every global batch, DDP averaging the gradients; rank 0 validates and shares the result,
+    and stopping decisions (budget, callback, patience) are taken together. A final global
+    batch with fewer triples than processes is skipped (at most ``world_size - 1`` triples).
     """
     cfg = config or MiniBatchConfig()
-    require_sampling()
-    fanouts = _fanouts(cfg.num_neighbors, model.num_layers)
+    _require_sampling()
     rank, world = _world()
     device = model.embedding.weight.device
-    num_users, num_items = model.num_users, model.num_items
     train_cpu = train_edges.detach().cpu().long()
-    sampler = SubgraphSampler(train_cpu, num_users, num_items, fanouts, model.num_layers,
+    sampler = SubgraphSampler(train_cpu, model.num_users, model.num_items,
+                              _fanouts(cfg.num_neighbors, model.num_layers), model.num_layers,
                               dtype=model.embedding.weight.dtype, replace=cfg.replace)
     # every process draws the same global batches: same seed, same sequence of draws (on the CPU)
-    triples = BPRSampler(train_cpu, num_users, num_items, seed=cfg.seed)
-    net = MiniBatchLightGCN(model, rescale=cfg.rescale)
+    triples = BPRSampler(train_cpu, model.num_users, model.num_items, seed=cfg.seed)
+    module = net = MiniBatchLightGCN(model, rescale=cfg.rescale)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        module = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    else:
-        module = net
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
+        module = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
+                                         else None)
     result = MiniBatchResult(cfg, world_size=world)
-    best_state, bad_evals = None, 0
-    show = ((not quiet_progress()) if progress is None else progress) and rank == 0
-    n_sub, nodes_sum, edges_sum = 0, 0, 0
-    start, outside = time.perf_counter(), 0.0  # outside: evaluation and callback time
-    stop = False
-    bar = tqdm(total=cfg.epochs * triples.batches_per_epoch(cfg.batch_size), desc="steps", disable=not show,
-               leave=False)
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        # The epoch's global batches and this process's shard of each (sizes: local, global).
-        parts, sizes = [], []
-        for users, pos, neg in triples.epoch(cfg.batch_size, cfg.num_negatives):
-            big = users.numel()
-            if big < world:
-                continue
-            a, b = shard(big, rank, world)
-            parts.append((users[a:b], pos[a:b], neg.view(big, -1)[a:b]))
-            sizes.append((b - a, big))
-        if not parts:
-            raise ValueError(f"{train_cpu.shape[1]} training interaction(s) cannot be shared by {world} processes")
-        # one loader per epoch over all of its pairs; loader(positions of a batch) samples that batch
-        loader, spans = sampler.loader(parts)
-        plan = [(first, last, local, big) for (first, last), (local, big) in zip(spans, sizes)]
-        step_losses = []
-        for first, last, local, big in plan:
-            batch = loader(torch.arange(first, last))
-            n_sub += 1
-            nodes_sum += batch["user"].num_nodes + batch["item"].num_nodes
-            edges_sum += batch[LIKES].edge_index.shape[1] + batch[REV_LIKES].edge_index.shape[1]
-            emb, emb0 = module(batch)
-            loss = minibatch_loss(emb, emb0, batch, cfg.num_negatives, cfg.l2_lambda, cfg.hard_negatives)
-            # DDP averages gradients over processes: scaled so that the average is the global mean
-            scaled = loss * (local * world / big)
-            opt.zero_grad()
-            scaled.backward()
-            opt.step()
-            step_losses.append(scaled.detach() * big)
-            result.steps += 1
-            bar.update(1)
-            if cfg.time_budget is not None:
-                over = torch.tensor([float(time.perf_counter() - start - outside >= cfg.time_budget)])
-                if _all_reduce(over, device, dist.ReduceOp.MAX).item() > 0:
-                    stop = result.stopped_by_budget = True
-                    break
-        sched.step()
-        # global loss of each step: mean over processes of the scaled losses
-        sums = _all_reduce(torch.stack(step_losses).float().cpu() if step_losses else torch.zeros(0), device) / world
-        sizes = torch.tensor([big for *_, big in plan[:len(step_losses)]], dtype=torch.float32)
-        if step_losses:
-            result.step_loss.extend((sums / sizes).tolist())
-            result.epochs.append(epoch)
-            result.loss.append(float(sums.sum() / sizes.sum()))
-            bar.set_postfix(loss=f"{result.loss[-1]:.4f}")
-        t_out = time.perf_counter()
-        if val_edges is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or stop):
-            metric = torch.zeros(1)
-            if rank == 0:
-                if eval_adj is None:
-                    eval_adj = normalized_adjacency(train_cpu, num_users, num_items).to(device)
-                metric[0] = evaluate_model(model, eval_adj, val_edges.to(device), [train_cpu.to(device)],
-                                           cfg.k)[f"recall@{cfg.k}"]
-            if world > 1:  # everyone takes rank 0's answer, so that all stop (or not) together
-                metric = _all_reduce(metric, device)  # the other processes contribute 0
-            metric = float(metric[0])
-            result.eval_epochs.append(epoch)
-            result.val_metric.append(metric)
-            if metric > result.best_val:
-                result.best_val, result.best_epoch, bad_evals = metric, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad_evals += 1
-                stop = stop or bad_evals >= cfg.patience
-            result.eval_seconds += time.perf_counter() - t_out
-        if callback is not None:
-            result.seconds = t_out - start - outside
-            flag = torch.tensor([float(bool(callback(epoch, result)))])
-            stop = stop or _all_reduce(flag, device, dist.ReduceOp.MAX).item() > 0
-        outside += time.perf_counter() - t_out
-        if stop:
-            break
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    else:
-        result.best_epoch = result.epochs[-1] if result.epochs else 0
-    result.seconds = time.perf_counter() - start - outside
-    result.sampled_nodes = nodes_sum / max(n_sub, 1)
-    result.sampled_edges = edges_sum / max(n_sub, 1)
+    epoch = _Epoch(module, model, cfg, sampler, triples, result, device)
+    validate = None if val_edges is None else _validation(model, train_cpu, val_edges, cfg,
+                                                          eval_adj, rank, world, device)
+
+    def agree(flag: bool) -> bool:  # any process stopping stops all
+        return _all_reduce(torch.tensor([float(flag)]), device, dist.ReduceOp.MAX).item() > 0
+
+    fit(model, cfg, result, epoch, validate, progress if rank == 0 else False, callback,
+        triples.batches_per_epoch(cfg.batch_size), agree)
+    result.sampled_nodes = epoch.nodes / max(epoch.subgraphs, 1)
+    result.sampled_edges = epoch.edges / max(epoch.subgraphs, 1)
     return result
+
+
+def _validation(model, train_cpu: Tensor, val_edges: Tensor, cfg: MiniBatchConfig, eval_adj,
+                rank: int, world: int, device: torch.device):
+    """``validate()`` for :func:`~lightgcn_helpers.train.fit`: validation Recall@k on the full
+    graph, computed by rank 0 and shared, so that every process decides the same."""
+    graph = {"adj": eval_adj}
+
+    def validate() -> float:
+        metric = torch.zeros(1)
+        if rank == 0:
+            if graph["adj"] is None:
+                graph["adj"] = normalized_adjacency(train_cpu, model.num_users,
+                                                    model.num_items).to(device)
+            metric[0] = evaluate_model(model, graph["adj"], val_edges.to(device),
+                                       [train_cpu.to(device)], cfg.k)[f"recall@{cfg.k}"]
+        if world > 1:  # everyone takes rank 0's answer (the other processes contribute 0)
+            metric = _all_reduce(metric, device)
+        return float(metric[0])
+
+    return validate

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightgcn_helpers.metrics import _topk_ties_by_index
+from ._fast import topk_ties_by_index
 
 __all__ = ["nearest_items", "explain", "label_agreement"]
 
@@ -53,7 +53,7 @@ def nearest_items(item_emb: Tensor, query, k: int = 10, candidates: Tensor | Non
         s = unit[q] @ unit.T
         s[:, ~allowed] = float("-inf")
         s[torch.arange(q.numel()), q] = float("-inf")  # a movie is not its own neighbour
-        top = _topk_ties_by_index(s, k)  # ties: lower index first
+        top = topk_ties_by_index(s, k)  # ties: lower index first
         idx.append(top)
         sims.append(s.gather(1, top))
     if not idx:

@@ -1,17 +1,17 @@
-"""Mini-batch BPR training with validation, early stopping and best-weight restore.
+"""BPR training with validation, early stopping and best-weight restore: one loop for every kind.
 
-Each step: propagate E⁰ over the *training* graph only (the dominant cost), look
-up the final embeddings of a batch of (user, liked movie) pairs and of
-``num_negatives`` not-liked movies drawn per distinct user of the batch (shared by
-that user's pairs, :meth:`BPRSampler.epoch_shared`), and minimise the BPR loss of
-each pair against the ``hard_negatives`` of those candidates the model currently
-scores highest (dynamic negative sampling), plus λ·L2 of the layer-0 embeddings
-(:func:`~lightgcn_helpers.loss.bpr_shared_negatives_loss`), with Adam, the learning
-rate decaying by ``lr_decay`` per epoch. Many candidates per user give a much stronger
-signal per propagation, sharing them keeps the extra cost small, and keeping only the
-hardest stops the easy ones from diluting the gradient. Every
-``eval_every`` epochs the validation Recall@K is computed from the final
-propagated embeddings, masking training movies; the best weights are kept.
+Each step of :func:`train_bpr` propagates E⁰ over the *training* graph only (the dominant cost),
+looks up the final embeddings of a batch of (user, liked item) pairs and of ``num_negatives``
+not-liked items drawn per distinct user of the batch (shared by that user's pairs), and
+minimises the BPR loss of each pair against the ``hard_negatives`` of those candidates the model
+currently scores highest (dynamic negative sampling), plus λ·L2 of the layer-0 embeddings, with
+Adam, the learning rate decaying by ``lr_decay`` per epoch. Every ``eval_every`` epochs the
+validation Recall@K is computed from the final propagated embeddings, training items masked;
+the best weights are kept.
+
+:func:`fit` is the loop itself — epochs, evaluation, early stopping, restoring the best weights,
+callbacks, timing, the progress bar — shared with mini-batch training
+(:func:`lightgcn_helpers.minibatch.train_minibatch`), which only brings its own epoch.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,73 +34,86 @@ from .metrics import evaluate_embeddings
 from .model import LightGCN
 from .sampling import BPRSampler
 
-__all__ = ["TrainConfig", "TrainResult", "RECIPES", "train_bpr", "train_cached", "evaluate_model"]
+__all__ = ["TrainConfig", "TrainResult", "RECIPES", "bpr_step", "train_bpr", "fit",
+           "evaluate_model", "train_cached"]
 
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of :func:`train_bpr` (tuned on the validation split only)."""
+    """Hyper-parameters of :func:`train_bpr` (tuned on the validation split only).
+    Derived in notebook 05, §3 (the paper's recipe) and §4 (what the series adds)."""
 
     epochs: int = 250
     batch_size: int = 8192
     lr: float = 0.03
-    l2_lambda: float = 2e-3  # λ of the layer-0 L2 term of the BPR objective (not the optimizer's weight decay)
-    num_negatives: int = 32  # negatives per user and batch, shared by the user's positives
-    hard_negatives: int | None = 8  # each positive trains against this many highest-scored of them (None: all)
+    l2_lambda: float = 2e-3  # λ of the layer-0 L2 term of the BPR objective (not weight decay)
+    num_negatives: int = 32  # candidate negatives per user and batch, shared by its positives
+    hard_negatives: int | None = 8  # each positive trains against its m hardest (None: all)
     lr_decay: float = 0.985  # learning rate multiplied by this after every epoch (1.0: constant)
     eval_every: int = 5
     patience: int = 8  # evaluations without improvement before stopping
     k: int = 20
     seed: int = 0
-    shared_negatives: bool = True  # False: every (user, liked movie) pair draws its own negatives (the paper)
-    mix_negatives: bool = False  # True: train against hard_negatives *synthesised* negatives per pair (MixGCF)
+    shared_negatives: bool = True  # False: every (user, liked item) pair draws its own (the paper)
+    synthetic_negatives: int | None = None  # MixGCF: this many synthesised negatives per pair
 
     def __post_init__(self):
+        if self.batch_size < 1 or self.epochs < 0:
+            raise ValueError(f"batch_size must be >= 1 and epochs >= 0, got {self.batch_size}, "
+                             f"{self.epochs}")
         if self.num_negatives < 1:
             raise ValueError(f"num_negatives must be at least 1, got {self.num_negatives}")
-        if self.hard_negatives is not None and not 1 <= self.hard_negatives <= self.num_negatives:
-            raise ValueError(f"hard_negatives={self.hard_negatives} must be between 1 and num_negatives="
-                             f"{self.num_negatives}; lower it, or set hard_negatives=None to train on all negatives")
-        if self.mix_negatives and self.hard_negatives is None:
-            raise ValueError("mix_negatives=True needs hard_negatives: the number of synthesised negatives per pair")
+        for name in ("hard_negatives", "synthetic_negatives"):
+            m = getattr(self, name)
+            if m is not None and not 1 <= m <= self.num_negatives:
+                raise ValueError(f"{name}={m} must be between 1 and num_negatives="
+                                 f"{self.num_negatives}; lower it, or set {name}=None")
+        if self.synthetic_negatives is not None and self.hard_negatives is not None:
+            raise ValueError("synthetic_negatives (MixGCF) picks its own hardest candidates, layer "
+                             "by layer: set hard_negatives=None with it")
+
+    @classmethod
+    def from_dict(cls, config: dict) -> TrainConfig:
+        """A configuration from ``asdict`` output — also from records and checkpoints saved
+        before ``synthetic_negatives`` existed (``mix_negatives=True`` with ``hard_negatives``
+        the number of synthesised negatives)."""
+        config = dict(config)
+        if config.pop("mix_negatives", False):
+            config["synthetic_negatives"], config["hard_negatives"] = config["hard_negatives"], None
+        return cls(**config)
+
+    def key(self) -> dict:
+        """The fields that decide a trained model, named as when checkpoints were first saved:
+        ``synthetic_negatives=s`` as ``hard_negatives=s, mix_negatives=True``, and left out
+        when ``None`` — so that checkpoints saved under the old fields keep their keys."""
+        config = asdict(self)
+        synthetic = config.pop("synthetic_negatives")
+        if synthetic is not None:
+            config["hard_negatives"], config["mix_negatives"] = synthetic, True
+        return config
 
 
-RECIPES: dict[str, TrainConfig] = {
-    # He et al. (SIGIR 2020): one uniform negative per (user, item) pair, Adam lr 1e-3, batch 2,048,
-    # lambda 1e-4, constant learning rate, about 1,000 epochs.
+RECIPES: dict[str, TrainConfig] = {  # the tuning behind each: benchmarks/README.md
+    # He et al. (SIGIR 2020): one uniform negative per pair, Adam 1e-3, batch 2,048, ~1,000 epochs
     "paper": TrainConfig(epochs=1000, batch_size=2048, lr=1e-3, l2_lambda=1e-4, num_negatives=1,
                          hard_negatives=None, lr_decay=1.0, shared_negatives=False),
-    # The series' recipe, tuned on MovieLens' validation split (notebook 05): the defaults.
+    # the series' recipe, tuned on MovieLens' validation split (notebook 05): the defaults
     "series": TrainConfig(),
-    # The same recipe with batch size, learning rate, decay and lambda chosen for the LightGCN
-    # paper's Gowalla split on a validation split carved from its training file
-    # (benchmarks/reproduce_paper.py --tune); no early stopping: a fixed number of epochs.
-    # Chosen by validation Recall@20 on 20 % of the training file (lambda 1e-4 over-fitted after
-    # 30 epochs, 3e-3 learned slower; with 1e-3 the curve flattens after ~120 epochs: 150 fixed).
-    # Test: Recall@20 0.1802, NDCG@20 0.1536 (benchmarks/records/gowalla-series.json).
-    "series-gowalla": TrainConfig(epochs=150, batch_size=65536, lr=0.03, l2_lambda=1e-3, num_negatives=32,
-                                  hard_negatives=8, lr_decay=0.99, eval_every=10),
-    # The hardest 8 of 64 candidates: +0.0036 validation Recall@20 over 8 of 32 at epoch 75, but not
-    # better on the test file (0.1795 / 0.1532 after 300 epochs, benchmarks/records/gowalla-series-64.json),
-    # whose items are more popular than a random share of train.txt (benchmarks/gowalla_splits.py);
-    # kept for that comparison, not the default: no better on test, three times the cost.
-    "series-gowalla-64": TrainConfig(epochs=300, batch_size=65536, lr=0.03, l2_lambda=1e-3, num_negatives=64,
-                                     hard_negatives=8, lr_decay=0.995, eval_every=10),
-    # series-gowalla with the 32 candidates drawn for every (user, item) pair instead of once per user
-    # and batch: ahead of it at every evaluation on a validation share drawn to be as popular as the
-    # test file (reproduce_paper.py --tune --val-popularity 0.15; records/gowalla-tuning-popularity.json),
-    # and on the test file: Recall@20 0.1807, NDCG@20 0.1542 in 40.8 min (records/gowalla-series-pairs.json);
-    # about 2.8 times the time per epoch (32 candidates scored per pair, not per user).
-    "series-gowalla-pairs": TrainConfig(epochs=150, batch_size=65536, lr=0.03, l2_lambda=1e-3, num_negatives=32,
-                                        hard_negatives=8, lr_decay=0.99, eval_every=10, shared_negatives=False),
-    # series-gowalla training against one synthesised negative per pair (MixGCF: in every layer the
-    # hardest of 64 candidates, mixed with the liked item), lambda 3e-3 (1e-3 over-fitted early).
-    # Chosen on the popularity-matched validation split (records/gowalla-tuning-popularity.json): ahead
-    # of series-gowalla and series-gowalla-pairs at every evaluation up to epoch 50, when the test run was fixed.
-    # Test: Recall@20 0.1842, NDCG@20 0.1568 in 42.2 min on the 2-core CPU, above the paper's 0.1830 / 0.1554
-    # (records/gowalla-series-mix.json; 16.4 s per epoch, about 2.9 times series-gowalla's).
-    "series-gowalla-mix": TrainConfig(epochs=150, batch_size=65536, lr=0.03, l2_lambda=3e-3, num_negatives=64,
-                                      hard_negatives=1, lr_decay=0.99, eval_every=10, mix_negatives=True),
+    # tuned for Gowalla on a share of train.txt (records/gowalla-series.json)
+    "series-gowalla": TrainConfig(epochs=150, batch_size=65536, lr=0.03, l2_lambda=1e-3,
+                                  num_negatives=32, hard_negatives=8, lr_decay=0.99, eval_every=10),
+    # the hardest 8 of 64 candidates, kept for comparison (records/gowalla-series-64.json)
+    "series-gowalla-64": TrainConfig(epochs=300, batch_size=65536, lr=0.03, l2_lambda=1e-3,
+                                     num_negatives=64, hard_negatives=8, lr_decay=0.995,
+                                     eval_every=10),
+    # candidates drawn per pair, not per user (records/gowalla-series-pairs.json)
+    "series-gowalla-pairs": TrainConfig(epochs=150, batch_size=65536, lr=0.03, l2_lambda=1e-3,
+                                        num_negatives=32, hard_negatives=8, lr_decay=0.99,
+                                        eval_every=10, shared_negatives=False),
+    # MixGCF: one negative synthesised from 64 candidates (records/gowalla-series-mix.json)
+    "series-gowalla-mix": TrainConfig(epochs=150, batch_size=65536, lr=0.03, l2_lambda=3e-3,
+                                      num_negatives=64, hard_negatives=None, lr_decay=0.99,
+                                      eval_every=10, synthetic_negatives=1),
 }
 
 
@@ -115,7 +128,7 @@ class TrainResult:
     val_metric: list[float] = field(default_factory=list)
     best_epoch: int = 0
     best_val: float = float("-inf")
-    seconds: float = 0.0
+    seconds: float = 0.0  # training and validation; callbacks excluded
     eval_seconds: float = 0.0  # of `seconds`, the time spent on validation
     from_cache: bool = False  # True when train_cached loaded these weights instead of training
 
@@ -127,100 +140,168 @@ class TrainResult:
     @classmethod
     def from_dict(cls, d: dict) -> TrainResult:
         d = dict(d)
-        return cls(config=TrainConfig(**d.pop("config")), **d)
+        return cls(config=TrainConfig.from_dict(d.pop("config")), **d)
 
 
 def bpr_step(model, adj, opt, cfg: TrainConfig, users, pos_nodes, row, neg_nodes,
              generator: torch.Generator | None = None) -> float:
     """One optimisation step of :func:`train_bpr`: propagate the whole training graph, the BPR
-    loss of the batch (negatives shared per user, the ``cfg.hard_negatives`` hardest trained,
-    ``cfg.l2_lambda``; with ``cfg.mix_negatives`` against synthesised negatives, whose mixing
-    weights come from ``generator``), backward, optimiser. Items are *node* ids (offset by the
-    number of users). Returns the batch's mean loss."""
-    if cfg.mix_negatives:
-        loss = mixed_negatives_loss(model.layer_embeddings(adj), model.alpha, users, pos_nodes, row, neg_nodes,
-                                    cfg.l2_lambda, synthetic=cfg.hard_negatives, generator=generator)
+    loss of the batch (negatives shared per user, the ``cfg.hard_negatives`` hardest trained, or
+    ``cfg.synthetic_negatives`` synthesised ones, whose mixing weights come from ``generator``),
+    backward, optimiser. Items are *node* ids (offset by the number of users). Returns the
+    batch's mean loss. Derived in notebook 05, §1."""
+    if cfg.synthetic_negatives is not None:
+        loss = mixed_negatives_loss(model.layer_embeddings(adj), model.alpha, users, pos_nodes,
+                                    row, neg_nodes, cfg.l2_lambda,
+                                    synthetic=cfg.synthetic_negatives, generator=generator)
     else:
         emb = model.propagate_embeddings(adj)
-        loss = bpr_shared_negatives_loss(emb, model.embedding.weight, users, pos_nodes, row, neg_nodes,
-                                         cfg.l2_lambda, hardest=cfg.hard_negatives)
+        loss = bpr_shared_negatives_loss(emb, model.embedding.weight, users, pos_nodes, row,
+                                         neg_nodes, cfg.l2_lambda, hardest=cfg.hard_negatives)
     opt.zero_grad()
     loss.backward()
     opt.step()
     return loss.item()
 
 
+def _batches(sampler: BPRSampler, cfg: TrainConfig) -> Iterator[tuple[Tensor, ...]]:
+    """One epoch of ``(users, pos, row, neg)``: negatives shared per user, or one row per pair
+    (the shared loss with ``row[b] = b``)."""
+    if cfg.shared_negatives:
+        yield from sampler.epoch_shared(cfg.batch_size, cfg.num_negatives)
+        return
+    for users, pos, neg in sampler.epoch(cfg.batch_size, cfg.num_negatives):
+        row = torch.arange(users.numel(), device=users.device)
+        yield users, pos, row, neg.view(users.numel(), -1)
+
+
 def train_bpr(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | None = None,
               config: TrainConfig | None = None, progress: bool | None = None,
               callback: Callable[[int, TrainResult], bool | None] | None = None) -> TrainResult:
-    """Train ``model`` in place; return the :class:`TrainResult` (the model ends with the best weights).
+    """Train ``model`` in place; return the :class:`TrainResult` (the model ends with the best
+    weights). Derived in notebook 05, §3.
 
-    ``adj``: the training graph (normalized sparse ``Ã``, ``SparseTensor`` or ``edge_index``)
-    on the model's device. ``train_edges`` / ``val_edges``: interactions ``(2, E)``
-    (movie indices not offset). Without ``val_edges`` it trains ``config.epochs`` epochs.
-    ``callback(epoch, result)``, if given, runs after every epoch (with the model in its
-    current state) and may return True to stop; its time is not counted in ``result.seconds``.
+    ``adj``: the training graph (normalized sparse ``Ã``, ``SparseTensor`` or ``edge_index``) on
+    the model's device. ``train_edges`` / ``val_edges``: interactions ``(2, E)`` (items not
+    offset). Without ``val_edges`` it trains ``config.epochs`` epochs. ``callback(epoch,
+    result)`` runs after every epoch (see :func:`fit`) and may return True to stop.
     """
     cfg = config or TrainConfig()
     device = model.embedding.weight.device
     train_edges = train_edges.to(device)
     sampler = BPRSampler(train_edges, model.num_users, model.num_items, seed=cfg.seed)
-    mixing = torch.Generator(device=device).manual_seed(cfg.seed + 1) if cfg.mix_negatives else None
+    mixing = None
+    if cfg.synthetic_negatives is not None:
+        mixing = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
-    result = TrainResult(cfg)
-    best_state, bad_evals = None, 0
-    show = (not quiet_progress()) if progress is None else progress
-    start, outside = time.perf_counter(), 0.0  # outside: time spent in the callback
-    off = model.num_users  # movie nodes come after the users
-    bar = tqdm(range(1, cfg.epochs + 1), desc="epochs", disable=not show, leave=False)
-    for epoch in bar:
-        model.train()
-        total, n = 0.0, 0
-        if cfg.shared_negatives:
-            batches = sampler.epoch_shared(cfg.batch_size, cfg.num_negatives)
-        else:  # one row of negatives per pair: the shared loss with row[b] = b
-            batches = ((u, p, torch.arange(u.numel(), device=device), ng.view(u.numel(), -1))
-                       for u, p, ng in sampler.epoch(cfg.batch_size, cfg.num_negatives))
-        for users, pos, row, neg in batches:
-            total += bpr_step(model, adj, opt, cfg, users, pos + off, row, neg + off, mixing) * users.numel()
-            n += users.numel()
+    offset = model.num_users  # item nodes come after the users
+
+    def run_epoch(tick: Callable[[], None], training_seconds: Callable[[], float]):
+        total, pairs = 0.0, 0
+        for users, pos, row, neg in _batches(sampler, cfg):
+            loss = bpr_step(model, adj, opt, cfg, users, pos + offset, row, neg + offset, mixing)
+            total += loss * users.numel()
+            pairs += users.numel()
+            tick()
         sched.step()
-        result.epochs.append(epoch)
-        result.loss.append(total / n)
-        if val_edges is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
-            t_eval = time.perf_counter()
-            metric = evaluate_model(model, adj, val_edges, [train_edges], cfg.k)[f"recall@{cfg.k}"]
-            result.eval_seconds += time.perf_counter() - t_eval
-            result.eval_epochs.append(epoch)
-            result.val_metric.append(metric)
-            bar.set_postfix(loss=f"{total / n:.4f}", val=f"{metric:.4f}")
-            if metric > result.best_val:
-                result.best_val, result.best_epoch, bad_evals = metric, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad_evals += 1
-                if bad_evals >= cfg.patience:
-                    break
+        return total / pairs, False
+
+    def validate() -> float:
+        return evaluate_model(model, adj, val_edges, [train_edges], cfg.k)[f"recall@{cfg.k}"]
+
+    return fit(model, cfg, TrainResult(cfg), run_epoch, validate if val_edges is not None else None,
+               progress, callback, sampler.batches_per_epoch(cfg.batch_size))
+
+
+class _Clock:
+    """Seconds since the start, without the callbacks' time; ``training()`` also without the
+    validations'."""
+
+    def __init__(self):
+        self.start, self.outside, self.validating = time.perf_counter(), 0.0, 0.0
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start - self.outside
+
+    def training(self) -> float:
+        return self.seconds() - self.validating
+
+
+class _EarlyStopping:
+    """The best validation so far, its weights, and the validations since (``patience``)."""
+
+    def __init__(self, patience: int):
+        self.patience, self.state, self.bad = patience, None, 0
+
+    def update(self, model, result: TrainResult, epoch: int, metric: float) -> bool:
+        """Record a validation; True when ``patience`` validations in a row brought no gain."""
+        result.eval_epochs.append(epoch)
+        result.val_metric.append(metric)
+        if metric > result.best_val:
+            result.best_val, result.best_epoch, self.bad = metric, epoch, 0
+            self.state = copy.deepcopy(model.state_dict())
+            return False
+        self.bad += 1
+        return self.bad >= self.patience
+
+    def restore(self, model, result: TrainResult) -> None:
+        """The best weights back into ``model`` (without validation: the last epoch's stay)."""
+        if self.state is not None:
+            model.load_state_dict(self.state)
+        else:
+            result.best_epoch = result.epochs[-1] if result.epochs else 0
+
+
+def fit(model, cfg: TrainConfig, result: TrainResult, run_epoch, validate=None,
+        progress: bool | None = None, callback=None, steps_per_epoch: int = 1,
+        agree: Callable[[bool], bool] = bool) -> TrainResult:
+    """The training loop of :func:`train_bpr` and of mini-batch training: epochs, validation,
+    early stopping, the best weights restored, callbacks, timing and the progress bar.
+    Derived in notebook 05, §3.
+
+    ``run_epoch(tick, training_seconds)`` trains one epoch (calling ``tick()`` after each of its
+    ``steps_per_epoch`` steps) and returns ``(mean loss or None, stop)``; ``stop=True`` (a time
+    budget reached) ends training after this epoch's validation. ``validate()`` returns the
+    validation metric (higher is better), run every ``cfg.eval_every`` epochs, at the last
+    epoch and when stopping; ``cfg.patience`` validations without a gain stop training.
+    ``callback(epoch, result)`` runs after every epoch, its time not counted in
+    ``result.seconds``, and may return True to stop; ``agree(flag)`` makes several processes
+    take one decision (any of them stopping stops all).
+    """
+    clock, early = _Clock(), _EarlyStopping(cfg.patience)
+    show = (not quiet_progress()) if progress is None else progress
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc="steps", disable=not show, leave=False)
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        loss, stop = run_epoch(lambda: bar.update(1), clock.training)
+        if loss is not None:
+            result.epochs.append(epoch)
+            result.loss.append(loss)
+        if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or stop):
+            started = time.perf_counter()
+            metric = validate()
+            clock.validating += time.perf_counter() - started
+            result.eval_seconds = clock.validating
+            stop = early.update(model, result, epoch, metric) or stop
+        bar.set_postfix(loss=result.loss[-1] if result.loss else None, val=result.best_val)
         if callback is not None:
-            t_cb = time.perf_counter()
-            result.seconds = t_cb - start - outside
-            stop = callback(epoch, result)
-            outside += time.perf_counter() - t_cb
-            if stop:
-                break
+            started, result.seconds = time.perf_counter(), clock.seconds()
+            stop = agree(bool(callback(epoch, result))) or stop
+            clock.outside += time.perf_counter() - started
+        if stop:
+            break
     bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    else:
-        result.best_epoch = result.epochs[-1] if result.epochs else 0
-    result.seconds = time.perf_counter() - start - outside
+    early.restore(model, result)
+    result.seconds = clock.seconds()
     return result
 
 
 @torch.no_grad()
-def evaluate_model(model: LightGCN, adj, eval_edges: Tensor, exclude: list[Tensor], k=20, ks=None) -> dict:
-    """Metrics of ``model`` from its final embeddings propagated over ``adj`` (the training graph)."""
+def evaluate_model(model: LightGCN, adj, eval_edges: Tensor, exclude: list[Tensor], k=20,
+                   ks=None) -> dict:
+    """Metrics of ``model`` from its final embeddings propagated over ``adj`` (the training
+    graph). Derived in notebook 06, §3."""
     was_training = model.training
     model.eval()
     users, items = model(adj)
@@ -228,14 +309,11 @@ def evaluate_model(model: LightGCN, adj, eval_edges: Tensor, exclude: list[Tenso
     return evaluate_embeddings(users, items, eval_edges, exclude, ks or (k,))
 
 
-# Fields added to TrainConfig after checkpoints were saved, with the value that trains as before they
-# existed: at that value they stay out of the key, so those checkpoints remain valid (whatever the default).
-_ADDED_LATER = {"mix_negatives": False}
-
-
-def _fingerprint(model: LightGCN, train_edges: Tensor, val_edges: Tensor | None, cfg: TrainConfig) -> str:
+def _fingerprint(model: LightGCN, train_edges: Tensor, val_edges: Tensor | None,
+                 cfg: TrainConfig) -> str:
     """Everything that decides the trained weights: the initial weights, the model's shape,
-    the training and validation edges, the configuration and the package version."""
+    the training and validation edges, the configuration (:meth:`TrainConfig.key`) and the
+    package version."""
     from . import __version__
 
     h = hashlib.sha256()
@@ -243,12 +321,8 @@ def _fingerprint(model: LightGCN, train_edges: Tensor, val_edges: Tensor | None,
               val_edges if val_edges is not None else torch.empty(0)):
         h.update(str((tuple(t.shape), t.dtype)).encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    config = asdict(cfg)
-    for later, as_before in _ADDED_LATER.items():
-        if config[later] == as_before:
-            del config[later]
     meta = {"class": type(model).__name__, "users": model.num_users, "items": model.num_items,
-            "layers": model.num_layers, "config": config, "version": __version__}
+            "layers": model.num_layers, "config": cfg.key(), "version": __version__}
     h.update(json.dumps(meta, sort_keys=True).encode())
     return h.hexdigest()[:20]
 
@@ -256,20 +330,22 @@ def _fingerprint(model: LightGCN, train_edges: Tensor, val_edges: Tensor | None,
 def train_cached(model: LightGCN, adj, train_edges: Tensor, val_edges: Tensor | None = None,
                  config: TrainConfig | None = None, progress: bool | None = None,
                  cache_dir: Path | str | None = None, name: str = "lightgcn") -> TrainResult:
-    """:func:`train_bpr`, remembered: the trained weights and history are saved in
-    ``<cache_dir>/checkpoints/`` (default: the data cache folder, see
-    :func:`lightgcn_helpers.data.default_data_dir`) under a key of everything that decides
-    them — the model's *initial* weights (hence the seed), its shape, the training and
-    validation edges, the configuration. A later call with the same inputs, from any
-    notebook, loads them in a fraction of a second (``result.from_cache`` is True) instead
-    of training again; any change trains afresh. Set ``LIGHTGCN_NO_CACHE=1`` to always train.
-    ``adj`` must be the training graph of ``train_edges`` (it is not part of the key)."""
+    """:func:`train_bpr`, remembered. Derived in notebook 05, §5.
+
+    The trained weights and history are saved in ``<cache_dir>/checkpoints/`` (default: the data
+    cache folder, :func:`lightgcn_helpers.data.default_data_dir`) under a key of everything that
+    decides them — the model's *initial* weights (hence the seed), its shape, the training and
+    validation edges, the configuration. A later call with the same inputs, from any notebook,
+    loads them in a fraction of a second (``result.from_cache`` is True); any change trains
+    afresh. ``LIGHTGCN_NO_CACHE=1`` always trains. ``adj`` must be the training graph of
+    ``train_edges`` (it is not part of the key)."""
     from .data import default_data_dir
 
     cfg = config or TrainConfig()
     folder = Path(cache_dir) if cache_dir is not None else default_data_dir() / "checkpoints"
     path = folder / f"{name}-{_fingerprint(model, train_edges, val_edges, cfg)}.pt"
-    use_cache = os.environ.get("LIGHTGCN_NO_CACHE", "").strip().lower() not in ("1", "true", "yes", "on")
+    no_cache = os.environ.get("LIGHTGCN_NO_CACHE", "").strip().lower()
+    use_cache = no_cache not in ("1", "true", "yes", "on")
     if use_cache and path.is_file():
         try:
             saved = torch.load(path, map_location=model.embedding.weight.device, weights_only=True)

@@ -14,7 +14,6 @@ from lightgcn_helpers.graph import (
     ColdStartWarning,
     IdEncoder,
     InteractionGraph,
-    MovieLensGraph,
     adjacency_matrix,
     bipartite_edge_index,
     build_graph,
@@ -241,7 +240,7 @@ def test_build_graph_trains_only_on_training_edges():
         "rating": rng.choice(np.arange(0.5, 5.01, 0.5), 400),
     })
     graph = build_movielens_graph(ratings, seed=1)
-    assert isinstance(graph, MovieLensGraph)
+    assert isinstance(graph, InteractionGraph)
     latest = ratings.drop_duplicates(["userId", "movieId"], keep="last")  # a repeated pair: its last rating
     num_pos = int((latest["rating"] >= 3.5).sum())
     assert len(latest) < len(ratings) and graph.edges.shape == (2, num_pos)

@@ -112,8 +112,8 @@ def test_topk_masking_matches_a_reference_on_random_data(chunk_size):
     assert torch.equal(top, expected)
 
 
-def test_topk_rejects_excluded_movies_out_of_range():
-    with pytest.raises(ValueError, match="movies in 0..5"):
+def test_topk_rejects_excluded_items_out_of_range():
+    with pytest.raises(ValueError, match="items in 0..5"):
         topk_items(lambda u: torch.zeros(u.numel(), NUM_ITEMS), torch.tensor([0]), 2, NUM_ITEMS,
                    [torch.tensor([[0], [NUM_ITEMS]])])
 

@@ -5,7 +5,7 @@ from torch_geometric.nn.models import LightGCN as PygLightGCN
 
 from lightgcn_helpers.env import has_torch_sparse
 from lightgcn_helpers.graph import bipartite_edge_index, normalized_adjacency
-from lightgcn_helpers.model import LightGCN, LightGCNConv, propagate_matrix_form
+from lightgcn_helpers.model import LightGCN, LightGCNConv, combine_layers, propagate_matrix_form
 
 USERS, ITEMS = 4, 5
 EDGES = torch.tensor([[0, 0, 1, 2, 2, 2, 3], [0, 1, 1, 2, 3, 4, 4]])
@@ -49,6 +49,15 @@ def test_matches_pyg_lightgcn(model):
     pyg.embedding.weight.data.copy_(model.embedding.weight.data)
     ei = bipartite_edge_index(EDGES, USERS)
     torch.testing.assert_close(model.propagate_embeddings(ei), pyg.get_embedding(ei))
+
+
+def test_layer_combination_is_the_weighted_sum_of_the_layers(model):
+    adj = normalized_adjacency(EDGES, USERS, ITEMS, "csr")
+    layers = model.layer_embeddings(adj)
+    expected = sum(a * x for a, x in zip(model.alpha, layers))
+    torch.testing.assert_close(combine_layers(layers, model.alpha), expected)
+    torch.testing.assert_close(combine_layers(iter(layers), model.alpha), expected)  # a generator
+    torch.testing.assert_close(model.propagate_embeddings(adj), expected)
 
 
 def test_zero_layers_is_matrix_factorization():
@@ -131,22 +140,6 @@ def test_gradients_of_sparse_paths_match_edge_index_path(model, layout):
         (model.propagate_embeddings(graph) * w).sum().backward()
         grads.append(model.embedding.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1])
-    assert model.conv.transpose_of(adj) is adj  # symmetric Ã: no transpose is ever built
-
-
-def test_symmetry_is_checked_once_per_adjacency_object(model, monkeypatch):
-    import lightgcn_helpers.model as m
-
-    calls = []
-    real = m.is_symmetric
-    monkeypatch.setattr(m, "is_symmetric", lambda adj: calls.append(id(adj)) or real(adj))
-    adj = normalized_adjacency(EDGES, USERS, ITEMS, "csr")
-    for _ in range(4):  # four training steps over the same Ã, three layers each
-        model.propagate_embeddings(adj).sum().backward()
-    assert calls == [id(adj)]
-    other = normalized_adjacency(EDGES, USERS, ITEMS, "csr")  # equal, but another object: checked again
-    model.propagate_embeddings(other).sum().backward()
-    assert len(calls) == 2
 
 
 def test_in_place_change_of_the_matrix_is_noticed():
@@ -190,23 +183,6 @@ def test_learnable_matrix_values_get_pytorchs_gradient():
     torch.testing.assert_close(adj.grad.to_dense(), dense.grad * (a != 0))  # only the stored entries
 
 
-def test_is_symmetric_and_sparse_transpose():
-    from lightgcn_helpers.model import is_symmetric, sparse_transpose
-
-    for layout in ("coo", "csr"):
-        sym = normalized_adjacency(EDGES, USERS, ITEMS, layout)
-        assert is_symmetric(sym) and sparse_transpose(sym) is sym
-        a = _non_symmetric(seed=5)
-        s = _sparse(a, layout)
-        assert not is_symmetric(s)
-        t = sparse_transpose(s)
-        assert t.layout == s.layout
-        torch.testing.assert_close(t.to_dense(), a.T)
-    assert not is_symmetric(torch.ones(2, 3).to_sparse_coo())  # not square
-    pattern_only = torch.tensor([[0.0, 1.0], [2.0, 0.0]])  # symmetric pattern, different values
-    assert not is_symmetric(pattern_only.to_sparse_csr())
-
-
 def test_model_survives_deepcopy_after_use(model):
     import copy
 
@@ -214,17 +190,3 @@ def test_model_survives_deepcopy_after_use(model):
     model.propagate_embeddings(adj).sum().backward()
     clone = copy.deepcopy(model)
     torch.testing.assert_close(clone.propagate_embeddings(adj), model.propagate_embeddings(adj))
-
-
-def test_transpose_cache_forgets_collected_matrices():
-    import gc
-
-    conv = LightGCNConv()
-    x = torch.randn(USERS + ITEMS, 2, requires_grad=True)
-    for seed in range(3):  # e.g. one adjacency per fold or per experiment
-        adj = _non_symmetric(seed=seed).to_sparse_csr()
-        conv(x, adj).sum().backward()
-        assert len(conv._transposes) == 1  # the previous adjacency (and its transpose) is gone
-    del adj
-    gc.collect()
-    assert conv._transposes == {}

@@ -72,12 +72,12 @@ def test_reported_loss_is_the_mean_of_the_batch_losses(shared):
 
 
 def test_mixed_negatives_train_reproducibly_and_beat_chance():
-    """MixGCF's synthesised negatives (``mix_negatives``): training lowers the loss, ranks the
-    held-out movies far above chance, and the same seed gives the same weights."""
+    """MixGCF's synthesised negatives (``synthetic_negatives``): training lowers the loss, ranks
+    the held-out items far above chance, and the same seed gives the same weights."""
     train, val = two_communities()
     adj = normalized_adjacency(train, 40, 20)
-    cfg = TrainConfig(epochs=30, batch_size=64, lr=0.05, num_negatives=6, hard_negatives=1, eval_every=5,
-                      k=5, seed=0, mix_negatives=True)
+    cfg = TrainConfig(epochs=30, batch_size=64, lr=0.05, num_negatives=6, hard_negatives=None,
+                      eval_every=5, k=5, seed=0, synthetic_negatives=1)
     weights = []
     for _ in range(2):
         torch.manual_seed(0)
@@ -85,10 +85,30 @@ def test_mixed_negatives_train_reproducibly_and_beat_chance():
         res = train_bpr(model, adj, train, val, cfg, progress=False)
         weights.append(model.embedding.weight.detach().clone())
     assert res.loss[-1] < 0.7 * res.loss[0]
-    assert max(res.val_metric) > 0.5  # chance: 5 of the ~14 unseen movies
+    assert max(res.val_metric) > 0.5  # chance: 5 of the ~14 unseen items
     assert torch.equal(weights[0], weights[1])
-    with pytest.raises(ValueError, match="mix_negatives=True needs hard_negatives"):
-        TrainConfig(hard_negatives=None, mix_negatives=True)
+    with pytest.raises(ValueError, match="set hard_negatives=None with it"):
+        TrainConfig(synthetic_negatives=1)  # the default hard_negatives=8 means something else
+    with pytest.raises(ValueError, match="synthetic_negatives=7 must be between 1 and num_negatives=6"):
+        TrainConfig(num_negatives=6, hard_negatives=None, synthetic_negatives=7)
+
+
+def test_configs_saved_before_synthetic_negatives_read_and_key_as_before():
+    """Records and checkpoints saved with ``mix_negatives`` (``hard_negatives`` then counted the
+    synthesised negatives) still load, and name a configuration by the same checkpoint key."""
+    from dataclasses import asdict
+
+    mixed = {**asdict(TrainConfig(hard_negatives=None, synthetic_negatives=1)),
+             "hard_negatives": 1, "mix_negatives": True}
+    del mixed["synthetic_negatives"]
+    cfg = TrainConfig.from_dict(mixed)
+    assert cfg.synthetic_negatives == 1 and cfg.hard_negatives is None
+    assert cfg.key() == mixed
+    plain = {**asdict(TrainConfig()), "mix_negatives": False}
+    del plain["synthetic_negatives"]
+    assert TrainConfig.from_dict(plain) == TrainConfig()
+    del plain["mix_negatives"]  # saved before mix_negatives existed
+    assert TrainConfig.from_dict(plain) == TrainConfig() and TrainConfig().key() == plain
 
 
 def test_config_rejects_more_hard_negatives_than_candidates():
