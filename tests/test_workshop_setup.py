@@ -256,8 +256,8 @@ def test_fresh_setup_without_index_or_cache_compiles_nothing_and_names_the_comma
     done = stage.run(LIGHTGCN_PYG_INDEX=closed_port_url(),
                      LIGHTGCN_SPARSE_CMD="./workshop.sh sparse")
     assert done.returncode == 4, done.stdout + done.stderr
-    assert "No usable prebuilt wheels there" in done.stdout
-    assert "pip said:" in done.stdout and "ERROR: " in done.stdout   # pip's own reason, indented
+    assert re.search(r"PyG's prebuilt wheels: http://127\.0\.0\.1:\d+/\S+: unreachable\n", done.stdout)
+    assert "ERROR" not in done.stdout + done.stderr                  # nothing reads as a failure
     assert "has no compiled torch-scatter" in done.stdout            # pip's cache was looked at
     skip = [line for line in done.stderr.splitlines() if SKIP_LINE in line]
     assert len(skip) == 1, done.stderr                               # one line says it all:
@@ -278,7 +278,7 @@ def test_build_on_request_compiles_once_then_fresh_setups_take_pips_cache(stage,
     done = stage.run("--build", LIGHTGCN_PYG_INDEX=closed_port_url(),
                      LIGHTGCN_SPARSE_STATUS=str(status))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "No usable prebuilt wheels there" in done.stdout
+    assert ": unreachable" in done.stdout
     assert "Compiling torch-scatter and torch-sparse" in done.stdout
     assert re.search(r"torch-sparse OK \(compiled in \d+ s; pip cached the wheels\)", done.stdout)
     assert sorted(stage.builds()) == sorted(pins())                   # both compiled, once
@@ -292,7 +292,7 @@ def test_build_on_request_compiles_once_then_fresh_setups_take_pips_cache(stage,
     empty.mkdir()
     done = stage.run(LIGHTGCN_PYG_INDEX=str(empty), LIGHTGCN_SPARSE_STATUS=str(status))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "No usable prebuilt wheels there" in done.stdout
+    assert f"PyG's prebuilt wheels: {empty}: no wheel there for " in done.stdout
     assert "torch-sparse OK (taken from pip's cache, nothing compiled)" in done.stdout
     assert sorted(stage.builds()) == sorted(pins())                   # still one build each
     assert stage.installed() == {"torch_scatter": "source", "torch_sparse": "source"}
@@ -639,6 +639,11 @@ def test_workshop_sparse_in_the_background_runs_at_lowest_priority_one_job(repo,
     assert done.returncode == 0, done.stdout + done.stderr
     assert "in the background" in done.stdout and "tail -f" in done.stdout
     pid = int((repo.path / ".venv" / "sparse-build.pid").read_text())
+    log = repo.path / ".venv" / "sparse-build.log"
+    for _ in range(300):                  # nohup, then nice, exec one another in this process
+        if os.getpriority(os.PRIO_PROCESS, pid) == 19:
+            break
+        threading.Event().wait(0.02)
     assert os.getpriority(os.PRIO_PROCESS, pid) == 19                # the lowest priority
     # a second request while it runs starts nothing
     again = repo.run("sparse", "--background", **env)
@@ -651,13 +656,12 @@ def test_workshop_sparse_in_the_background_runs_at_lowest_priority_one_job(repo,
             os.kill(pid, 0)
         except ProcessLookupError:
             break
-        if "torch-sparse OK" in (repo.path / ".venv" / "sparse-build.log").read_text():
+        if "torch-sparse OK" in log.read_text():
             break
         threading.Event().wait(0.1)
     else:
         os.kill(pid, 15)
         pytest.fail("the background build did not finish")
     threading.Event().wait(0.5)
-    log = (repo.path / ".venv" / "sparse-build.log").read_text()
-    assert "torch-sparse OK (compiled in" in log, log
+    assert "torch-sparse OK (compiled in" in log.read_text(), log.read_text()
     assert (tmp_path / "build-info").read_text().split()[1] == "MAX_JOBS=1"   # one compile job

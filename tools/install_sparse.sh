@@ -76,14 +76,16 @@ uninstall_sparse() {  # prints pip's "Successfully uninstalled ..." lines, if an
     | grep 'Successfully uninstalled' || true
 }
 
-torch_label() {  # "torch 2.13.0+cpu, Python 3.11" (or why torch does not import)
-  "$PY" -c 'import sys
+TORCH=""
+torch_label() {  # sets TORCH="torch 2.13.0+cpu, Python 3.11" (or why torch does not import)
+  [ -z "$TORCH" ] || return 0
+  TORCH="$("$PY" -c 'import sys
 try:
     import torch
     t = "torch " + torch.__version__
 except Exception as exc:
     t = f"no importable torch ({type(exc).__name__})"
-print(t + ", Python %d.%d" % sys.version_info[:2])' 2>/dev/null || echo "an unknown torch"
+print(t + ", Python %d.%d" % sys.version_info[:2])' 2>/dev/null || echo "an unknown torch")"
 }
 
 pyg_index_url() {  # PyG's wheel index for PYTHON's torch; exit 1 with the reason if none
@@ -109,32 +111,39 @@ try_prebuilt() {  # 0 when PyG's wheels are installed and import
     echo "    LIGHTGCN_PYG_WHEELS=0: not trying PyG's prebuilt wheels"
     return 1
   fi
-  local url out key
+  local url out why
   if [ -n "${LIGHTGCN_PYG_INDEX:-}" ]; then
     url="$LIGHTGCN_PYG_INDEX"
   elif ! url="$(pyg_index_url 2>&1)"; then
     echo "    No PyG wheel index for this torch: $url"
     return 1
   fi
-  echo "    Trying PyG's prebuilt wheels: $url"
   # Wheels only (never a source archive), a short timeout and one retry: an unreachable
   # index must not hold up the set-up.
   if out="$(pip_install --only-binary :all: --timeout 15 --retries 1 --find-links "$url" \
               -r "$REQ" 2>&1)"; then
     if sparse_ok; then
+      echo "    PyG's prebuilt wheels ($url):"
       grep '^Successfully installed' <<<"$out" | sed 's/^/    /' || true
       echo "    torch-sparse OK (PyG's prebuilt wheels, nothing compiled)"
       status prebuilt
       return 0
     fi
-    echo "    PyG's wheels installed but do not import with this torch; removing them"
+    echo "    PyG's wheels from $url installed but do not import with this torch; removing them"
     uninstall_sparse | sed 's/^ */      /'
   else
-    echo "    No usable prebuilt wheels there (none for this torch/Python, or the index is" \
-      "unreachable). pip said:"
-    key="${url%/}"; key="${key##*/}"   # pip's lines about the index name its last part
-    grep -F -e "$key" -e 'ERROR' <<<"$out" | grep -v '^Looking in links' | tail -n 2 \
-      | cut -c 1-200 | sed 's/^ */      /' || true
+    # One line: why pip found nothing (its own messages are long and say ERROR, which reads
+    # as if the set-up had failed).
+    torch_label
+    why="no wheel there for $TORCH"
+    local offline='NameResolution|Failed to (establish|resolve)|Max retries|timed out'
+    offline="$offline|Connection (refused|reset)|Network is unreachable"
+    if grep -q -E "$offline" <<<"$out"; then
+      why="unreachable"
+    elif grep -q -E 'Could not fetch URL|[0-9]{3} (Client|Server) Error' <<<"$out"; then
+      why="could not be read"
+    fi
+    echo "    PyG's prebuilt wheels: $url: $why"
   fi
   return 1
 }
@@ -180,7 +189,8 @@ compile_sparse() {  # pip compiles the source against the installed torch; 0 whe
   local t0
   t0=$(date +%s)
   export MAX_JOBS="${MAX_JOBS:-2}"
-  say "Compiling torch-scatter and torch-sparse against $(torch_label) (MAX_JOBS=$MAX_JOBS):"
+  torch_label
+  say "Compiling torch-scatter and torch-sparse against $TORCH (MAX_JOBS=$MAX_JOBS):"
   echo "    about 12 minutes on an idle 2-core machine, 30-40 minutes on a busy one; pip caches"
   echo "    the wheels, so later set-ups take them in seconds."
   if [ "$STALE_CACHE" = 1 ]; then
@@ -236,7 +246,8 @@ if try_prebuilt || try_cache; then
 fi
 if [ "$mode" = install ]; then
   # The one line the issue asks for: what is missing, what skips, the command that adds it.
-  line="torch-sparse skipped: no prebuilt torch-scatter/torch-sparse wheel for $(torch_label);"
+  torch_label
+  line="torch-sparse skipped: no prebuilt torch-scatter/torch-sparse wheel for $TORCH;"
   line="$line $AFFECTS will be skipped."
   warn "$line Add them with: $SPARSE_CMD (compiles, about 12 min on 2 idle cores)"
   status skipped
