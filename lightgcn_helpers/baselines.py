@@ -1,6 +1,6 @@
 """Baselines evaluated with the same protocol as LightGCN.
 
-* **Popularity**: every user gets the movies liked most often in training.
+* **Popularity**: every user gets the items liked most often in training.
 * **MF-BPR**: ``LightGCN(num_layers=0)`` trained with the same loop — plain matrix
   factorization, the model LightGCN adds propagation to.
 * **EASE** (Steck, WWW 2019): a linear item-item model with the closed form
@@ -29,8 +29,12 @@ from torch import Tensor
 
 from .graph import interaction_matrix
 
-__all__ = ["popularity_scorer", "ease_scores", "ease_scorer", "ease_memory_bytes", "check_ease_memory",
-           "EaseFit", "EaseMemoryError", "EASE_MAX_BYTES", "GFCF"]
+__all__ = ["popularity_scorer", "ease_scores", "ease_scorer", "ease_memory_bytes", "EaseFit",
+           "EaseMemoryError", "EASE_LAMBDA", "EASE_MAX_BYTES", "GFCF"]
+
+EASE_LAMBDA = 100.0
+"""The default L2 weight λ of EASE: the one notebook 06 chooses on MovieLens' validation split
+(from 20, 50, 100, 200, 500, 1000)."""
 
 EASE_MAX_BYTES = 8 * 10**9
 """Default memory limit of :func:`ease_scores` (8 GB): above it, a readable error instead of
@@ -42,7 +46,7 @@ class EaseMemoryError(MemoryError):
 
 
 def popularity_scorer(train_edges: Tensor, num_items: int) -> Callable[[Tensor], Tensor]:
-    """``score_fn(users) -> (B, num_items)``: each movie's number of training likes."""
+    """``score_fn(users) -> (B, num_items)``: each item's number of training likes."""
     counts = torch.bincount(train_edges[1], minlength=num_items).float()
     return lambda users: counts.to(users.device).expand(users.numel(), -1)
 
@@ -103,8 +107,8 @@ class EaseFit:
     def from_edges(cls, train_edges: Tensor, num_users: int, num_items: int, lam: float,
                    max_bytes: int | None = EASE_MAX_BYTES) -> EaseFit:
         """Fit on interactions ``(2, E)`` (a duplicated pair counts once), after
-        :func:`check_ease_memory`: a readable error instead of a crashed kernel."""
-        check_ease_memory(num_users, num_items, max_bytes)
+        :func:`ease_memory_bytes`: a readable error instead of a crashed kernel."""
+        _check_ease_memory(num_users, num_items, max_bytes)
         rows, cols = interaction_matrix(train_edges, num_users, num_items).indices()  # unique pairs
         return cls(rows, cols, num_users, num_items, lam)
 
@@ -124,7 +128,8 @@ class EaseFit:
         return self.x.sub_(self.mx.div_(self.diag_p))
 
 
-def check_ease_memory(num_users: int, num_items: int, max_bytes: int | None = EASE_MAX_BYTES) -> None:
+def _check_ease_memory(num_users: int, num_items: int,
+                       max_bytes: int | None = EASE_MAX_BYTES) -> None:
     """Raise :class:`EaseMemoryError` when :func:`ease_memory_bytes` exceeds ``max_bytes``
     (``None``: no check), before anything is allocated."""
     need = ease_memory_bytes(num_users, num_items)
@@ -137,7 +142,7 @@ def check_ease_memory(num_users: int, num_items: int, max_bytes: int | None = EA
             f"(max_bytes=None skips this check).")
 
 
-def ease_scores(train_edges: Tensor, num_users: int, num_items: int, lam: float = 200.0,
+def ease_scores(train_edges: Tensor, num_users: int, num_items: int, lam: float = EASE_LAMBDA,
                 max_bytes: int | None = EASE_MAX_BYTES) -> Tensor:
     """EASE scores for all users, ``(num_users, num_items)`` ``float32``, computed in float64
     for accuracy on ``train_edges``' device. ``lam`` is the L2 weight λ of the item-item model.
@@ -151,7 +156,7 @@ def ease_scores(train_edges: Tensor, num_users: int, num_items: int, lam: float 
     return EaseFit.from_edges(train_edges, num_users, num_items, lam, max_bytes).training_scores().float()
 
 
-def ease_scorer(train_edges: Tensor, num_users: int, num_items: int, lam: float = 200.0,
+def ease_scorer(train_edges: Tensor, num_users: int, num_items: int, lam: float = EASE_LAMBDA,
                 max_bytes: int | None = EASE_MAX_BYTES) -> Callable[[Tensor], Tensor]:
     """``score_fn(users) -> (B, num_items)`` from :func:`ease_scores` (computed once)."""
     scores = ease_scores(train_edges, num_users, num_items, lam, max_bytes)

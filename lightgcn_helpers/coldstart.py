@@ -9,7 +9,7 @@ held out instead:
 2. :func:`reveal_likes` shows, for each held-out user, ``n`` of their likes (a seeded random
    order per user, the same for every ``n``: the 3 revealed likes contain the 1, the 5 contain
    the 3, ...) and keeps the rest hidden;
-3. a method folds the user in from the revealed likes, ranks every movie with the revealed ones
+3. a method folds the user in from the revealed likes, ranks every item with the revealed ones
    masked, and is scored on the hidden ones (Recall@K, NDCG@K: ``metrics.evaluate_scores``).
 
 Everything is vectorized (one sort); no loop over users or edges.
@@ -22,7 +22,8 @@ from torch import Tensor
 __all__ = ["holdout_users", "reveal_likes", "rows_of"]
 
 
-def holdout_users(edges: Tensor, num_users: int, share: float = 0.2, min_likes: int = 30, seed: int = 0) -> Tensor:
+def holdout_users(edges: Tensor, num_users: int, share: float = 0.2, min_likes: int = 30,
+                  seed: int = 0) -> Tensor:
     """Sorted indices of ``round(share · eligible)`` users drawn at random (``seed``) among the
     users with at least ``min_likes`` interactions in ``edges`` ``(2, E)``."""
     if not 0 < share < 1:
@@ -31,7 +32,8 @@ def holdout_users(edges: Tensor, num_users: int, share: float = 0.2, min_likes: 
     eligible = torch.nonzero(likes >= min_likes).flatten()
     count = round(share * eligible.numel())
     if count == 0:
-        raise ValueError(f"no user is held out: {eligible.numel()} users have at least {min_likes} likes, "
+        raise ValueError(f"no user is held out: {eligible.numel()} users have at least {min_likes} "
+                         "likes, "
                          f"and {share:g} of them rounds to 0; lower min_likes or raise share")
     gen = torch.Generator().manual_seed(seed)
     pick = eligible[torch.randperm(eligible.numel(), generator=gen)[:count]]
@@ -59,7 +61,8 @@ def reveal_likes(edges: Tensor, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     present = counts > 0
     if bool((counts[present] <= n).any()):
         few = int(counts[present].min())
-        raise ValueError(f"a user has only {few} interaction(s): revealing n={n} would leave nothing hidden; "
+        raise ValueError(f"a user has only {few} interaction(s): revealing n={n} would leave "
+                         "nothing hidden; "
                          f"hold out users with more than {n} likes")
     gen = torch.Generator().manual_seed(seed)
     noise = torch.rand(users.numel(), generator=gen).to(users.device)

@@ -8,8 +8,8 @@ for your own files:
   <https://www.fatiando.org/pooch/>`_ (retries, a tqdm progress bar, a temporary file
   renamed only on success), verifies it and keeps it in the cache folder; a cached file
   is verified before it is ever trusted, and a bad one is removed with an error that
-  says so. :func:`extract_zip` extracts an archive into a temporary folder renamed into
-  place, so nothing is ever half-extracted.
+  says so. :func:`fetch_archive` does the same for a zip archive and extracts it into a
+  temporary folder renamed into place, so nothing is ever half-extracted.
 * :func:`read_interactions` reads a ``user, item[, rating][, timestamp]`` table from a
   file (``,``, tab or ``::`` separated, with or without a header) or a DataFrame, and
   checks it, with one readable :class:`DataError` for each way it can be wrong.
@@ -57,7 +57,7 @@ __all__ = [
     "git_blob_id",
     "pairs_sha256",
     "fetch_file",
-    "extract_zip",
+    "fetch_archive",
     "read_interactions",
     "read_lightgcn_split",
     "download_movielens",
@@ -66,9 +66,7 @@ __all__ = [
     "load_movielens",
     "MOVIELENS_URL",
     "MOVIELENS_SHA256",
-    "MOVIELENS_ZIP_NAME",
     "RATING_COLUMNS",
-    "MOVIE_COLUMNS",
 ]
 
 DATA_DIR_ENV = "LIGHTGCN_DATA_DIR"
@@ -79,9 +77,9 @@ _MARKER = ".verified.json"
 # ml-latest-small, the series' dataset (its registry entry in lightgcn_helpers.datasets uses these).
 MOVIELENS_URL = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
 MOVIELENS_SHA256 = "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436"
-MOVIELENS_ZIP_NAME = "ml-latest-small.zip"
+_MOVIELENS_ZIP_NAME = "ml-latest-small.zip"
 RATING_COLUMNS = ("userId", "movieId", "rating", "timestamp")
-MOVIE_COLUMNS = ("movieId", "title", "genres")
+_MOVIE_COLUMNS = ("movieId", "title", "genres")
 
 
 class DataError(RuntimeError):
@@ -235,11 +233,13 @@ def _download(remote: RemoteFile, target: Path, timeout: float) -> None:
             f"(it is verified before use)."
         ) from None
     except ValueError as exc:  # pooch: the sha256 of the download does not match
-        raise DataError(f"Checksum mismatch for the download of {remote.name} from {remote.url}: {exc}\n"
+        raise DataError(f"Checksum mismatch for the download of {remote.name} from {remote.url}: "
+                        f"{exc}\n"
                         f"The corrupt download has been removed; nothing was kept. Run again later, "
                         f"or {by_hand}") from None
     except OSError as exc:
-        raise DataError(f"Could not write {target} ({exc}). Check the folder's permissions and free space, "
+        raise DataError(f"Could not write {target} ({exc}). Check the folder's permissions and "
+                        "free space, "
                         f"or set {DATA_DIR_ENV} to another folder.") from None
     finally:
         logger.setLevel(level)
@@ -273,7 +273,7 @@ def fetch_file(remote: RemoteFile, folder: Path | str, timeout: float = 30.0) ->
     return path
 
 
-def extract_zip(zip_path: Path, dest: Path) -> Path:
+def _extract_zip(zip_path: Path, dest: Path) -> Path:
     """Extract into a temporary folder, then rename it into place (never half-extracted).
     An archive holding one top folder named like ``dest`` has that folder's contents moved."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -311,7 +311,7 @@ def fetch_archive(remote: RemoteFile, data_dir: Path | str | None = None, folder
     digest = sha256_of(zip_path)
     if marker.is_file() and marker.read_text().strip() == digest and all((dest / f).is_file() for f in required):
         return dest
-    extract_zip(zip_path, dest)
+    _extract_zip(zip_path, dest)
     missing = [f for f in required if not (dest / f).is_file()]
     if missing:
         raise DataError(f"{zip_path.name} does not contain {missing}; is it the right archive?")
@@ -337,12 +337,14 @@ def _read_text_table(path: Path, sep: str, header, encoding: str) -> pd.DataFram
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty.") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"Could not parse {path.name}: {exc}. Check the separator (sep={sep!r}) and "
+        raise DataError(f"Could not parse {path.name}: {exc}. Check the separator (sep={sep!r}) "
+                        "and "
                         f"the encoding (encoding={encoding!r}; MovieLens' older files are 'latin-1').") from None
 
 
-def read_interactions(source, *, sep: str = ",", header: bool = True, names: Iterable[str] | None = None,
-                      user_col: str = "userId", item_col: str = "movieId", rating_col: str | None = "rating",
+def read_interactions(source, *, sep: str = ",", header: bool = True,
+                      names: Iterable[str] | None = None, user_col: str = "userId",
+                      item_col: str = "movieId", rating_col: str | None = "rating",
                       timestamp_col: str | None = None, encoding: str = "utf-8") -> pd.DataFrame:
     """Read and check an interaction table: one row per (user, item) event.
 
@@ -362,52 +364,69 @@ def read_interactions(source, *, sep: str = ",", header: bool = True, names: Ite
         df, where = source, "the DataFrame"
     else:
         path = Path(source).expanduser()
-        where = path.name
-        df = _read_text_table(path, sep, 0 if header else None, encoding)
-        if not header:
-            names = list(names) if names is not None else wanted
-            if df.shape[1] < len(names):
-                raise DataError(f"{where} has {df.shape[1]} column(s), fewer than the {len(names)} names "
-                                f"{names}. Check the separator (sep={sep!r}).")
-            df = df.rename(columns=dict(zip(df.columns, names)))
-        if df.shape[1] == 1 and len(wanted) > 1:
-            first = str(df.columns[0]) if header else str(df.iloc[0, 0])
-            raise DataError(
-                f"{where} has a single column ({first[:60]!r}): the separator is probably wrong "
-                f"(sep={sep!r} was used). Try sep='\\t' for tab-separated files or sep='::' for "
-                f"MovieLens .dat files.")
+        df, where = _read_file(path, sep, header, names, wanted, encoding), path.name
     missing = [c for c in wanted if c not in df.columns]
     if missing:
-        have = [str(c) for c in df.columns]
-        hints = []
-        for c in missing:
-            close = difflib.get_close_matches(c, have, n=1, cutoff=0.5)
-            hints.append(f"{c!r} (did you mean {close[0]!r}?)" if close else repr(c))
-        implicit = " For implicit data without ratings pass rating_col=None." if rating_col in missing else ""
-        raise DataError(f"{where} lacks the column(s) {', '.join(hints)}; it has {have}. Name the columns "
-                        f"with user_col=, item_col=, rating_col=, timestamp_col= (or header=False and "
-                        f"names=[...] for a file without a header line).{implicit}")
+        raise DataError(_missing_columns(where, missing, df.columns, rating_col))
     out = df[wanted].copy()
     for col in (user_col, item_col):
         if out[col].isna().any():
             rows = np.flatnonzero(out[col].isna().to_numpy())[:5].tolist()
-            raise DataError(f"{where}: column {col!r} is empty in {int(out[col].isna().sum())} row(s), "
-                            f"e.g. rows {rows}. Drop or fill those rows first.")
+            raise DataError(f"{where}: column {col!r} is empty in {int(out[col].isna().sum())} "
+                            f"row(s), e.g. rows {rows}. Drop or fill those rows first.")
     for col in (rating_col, timestamp_col):
-        if col is None or pd.api.types.is_numeric_dtype(out[col]):
-            continue
-        numeric = pd.to_numeric(out[col], errors="coerce")
-        bad = numeric.isna() & out[col].notna()
-        if bad.any():
-            examples = out.loc[bad, col].astype(str).unique()[:3].tolist()
-            rows = np.flatnonzero(bad.to_numpy())[:3].tolist()
-            raise DataError(f"{where}: {int(bad.sum())} value(s) of column {col!r} are not numbers, e.g. "
-                            f"{examples} (rows {rows}). Clean them, or pass rating_col=None for implicit data.")
-        out[col] = numeric
+        if col is not None and not pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = _numeric(out[col], col, where)
     if rating_col is not None and out[rating_col].isna().any():
         raise DataError(f"{where}: {int(out[rating_col].isna().sum())} rating(s) are missing. "
                         f"Drop those rows, or pass rating_col=None for implicit data.")
     return out.reset_index(drop=True)
+
+
+def _read_file(path: Path, sep: str, header: bool, names, wanted: list[str],
+               encoding: str) -> pd.DataFrame:
+    """An interaction file as a DataFrame, columns named (``names`` without a header line)."""
+    df = _read_text_table(path, sep, 0 if header else None, encoding)
+    if not header:
+        names = list(names) if names is not None else wanted
+        if df.shape[1] < len(names):
+            raise DataError(f"{path.name} has {df.shape[1]} column(s), fewer than the {len(names)} "
+                            f"names {names}. Check the separator (sep={sep!r}).")
+        df = df.rename(columns=dict(zip(df.columns, names)))
+    if df.shape[1] == 1 and len(wanted) > 1:
+        first = str(df.columns[0]) if header else str(df.iloc[0, 0])
+        raise DataError(
+            f"{path.name} has a single column ({first[:60]!r}): the separator is probably wrong "
+            f"(sep={sep!r} was used). Try sep='\\t' for tab-separated files or sep='::' for "
+            f"MovieLens .dat files.")
+    return df
+
+
+def _missing_columns(where: str, missing: list[str], columns, rating_col) -> str:
+    """The message for columns a table lacks, with the closest names it has."""
+    have = [str(c) for c in columns]
+    hints = []
+    for c in missing:
+        close = difflib.get_close_matches(c, have, n=1, cutoff=0.5)
+        hints.append(f"{c!r} (did you mean {close[0]!r}?)" if close else repr(c))
+    implicit = (" For implicit data without ratings pass rating_col=None."
+                if rating_col in missing else "")
+    return (f"{where} lacks the column(s) {', '.join(hints)}; it has {have}. Name the columns "
+            f"with user_col=, item_col=, rating_col=, timestamp_col= (or header=False and "
+            f"names=[...] for a file without a header line).{implicit}")
+
+
+def _numeric(column: pd.Series, col: str, where: str) -> pd.Series:
+    """A rating or timestamp column as numbers; a readable error naming the bad values."""
+    numeric = pd.to_numeric(column, errors="coerce")
+    bad = numeric.isna() & column.notna()
+    if bad.any():
+        examples = column[bad].astype(str).unique()[:3].tolist()
+        rows = np.flatnonzero(bad.to_numpy())[:3].tolist()
+        raise DataError(f"{where}: {int(bad.sum())} value(s) of column {col!r} are not numbers, "
+                        f"e.g. {examples} (rows {rows}). Clean them, or pass rating_col=None for "
+                        f"implicit data.")
+    return numeric
 
 
 def read_lightgcn_split(path: Path | str) -> pd.DataFrame:
@@ -445,7 +464,7 @@ def download_movielens(data_dir: Path | str | None = None, url: str = MOVIELENS_
     ``<data_dir>/ml-latest-small`` (``ratings.csv``, ``movies.csv``, ``tags.csv``,
     ``links.csv``, ``README.txt``). The network is touched only when the zip is not
     cached yet; a cached zip is verified before it is trusted."""
-    remote = RemoteFile(MOVIELENS_ZIP_NAME, url, sha256=sha256)
+    remote = RemoteFile(_MOVIELENS_ZIP_NAME, url, sha256=sha256)
     return fetch_archive(remote, data_dir, "ml-latest-small", required_files, timeout)
 
 
@@ -477,7 +496,7 @@ def load_movies(data_dir: Path | str | None = None, url: str = MOVIELENS_URL,
                 sha256: str = MOVIELENS_SHA256) -> pd.DataFrame:
     """Movies as a DataFrame: ``movieId`` (int64), ``title`` (str, with the year in
     parentheses), ``genres`` (str, ``|``-separated). ml-latest-small has 9,742 rows."""
-    return _read_csv(download_movielens(data_dir, url, sha256) / "movies.csv", MOVIE_COLUMNS)
+    return _read_csv(download_movielens(data_dir, url, sha256) / "movies.csv", _MOVIE_COLUMNS)
 
 
 def load_movielens(data_dir: Path | str | None = None, url: str = MOVIELENS_URL,

@@ -46,13 +46,16 @@ __all__ = ["DatasetInfo", "Dataset", "DATASETS", "list_datasets", "fetch_dataset
 
 _GROUPLENS = "https://files.grouplens.org/datasets/movielens/"
 _LIGHTGCN = "https://raw.githubusercontent.com/kuandeng/LightGCN/master/Data/"
-_MOVIELENS_LICENCE = ("GroupLens research licence (the archive's README): research use, no endorsement implied, "
+_MOVIELENS_LICENCE = ("GroupLens research licence (the archive's README): research use, no "
+                      "endorsement implied, "
                       "redistribution only under the same terms, no commercial use without permission. "
                       "Cite Harper & Konstan, ACM TiiS 5(4), 2015, doi:10.1145/2827872.")
-_LIGHTGCN_LICENCE = ("Preprocessed and split by the NGCF/LightGCN authors (github.com/kuandeng/LightGCN, Data/); "
+_LIGHTGCN_LICENCE = ("Preprocessed and split by the NGCF/LightGCN authors "
+                     "(github.com/kuandeng/LightGCN, Data/); "
                      "original data under its publisher's terms. Cite He et al., SIGIR 2020 (LightGCN) and the "
                      "source: {source}.")
-_ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+_ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+                  "Documentary",
                   "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
                   "War", "Western")
 
@@ -82,18 +85,23 @@ class DatasetInfo:
 
 
 def _movielens(name, description, sha256, size, fmt, users, items, interactions) -> DatasetInfo:
-    return DatasetInfo(name, description, fmt, (RemoteFile(f"{name}.zip", _GROUPLENS + f"{name}.zip", sha256=sha256,
+    return DatasetInfo(name, description, fmt,
+                       (RemoteFile(f"{name}.zip", _GROUPLENS + f"{name}.zip", sha256=sha256,
                                                            size=size),),
                        _MOVIELENS_LICENCE, "https://grouplens.org/datasets/movielens/", folder=name,
                        users=users, items=items, interactions=interactions)
 
 
-def _lightgcn(name, description, source, blobs, pairs=None, sizes=None, counts=(None, None, None)) -> DatasetInfo:
+def _lightgcn(name, description, source, blobs, pairs=None, sizes=None,
+              counts=(None, None, None)) -> DatasetInfo:
     pairs, sizes = pairs or {}, sizes or {}
-    files = tuple(RemoteFile(f, f"{_LIGHTGCN}{name}/{f}", git_blob=blobs[f], pairs_sha256=pairs.get(f),
-                             size=sizes.get(f)) for f in ("train.txt", "test.txt", "user_list.txt", "item_list.txt"))
+    files = tuple(RemoteFile(f, f"{_LIGHTGCN}{name}/{f}", git_blob=blobs[f],
+                             pairs_sha256=pairs.get(f),
+                             size=sizes.get(f)) for f in ("train.txt", "test.txt", "user_list.txt",
+                                                          "item_list.txt"))
     users, items, interactions = counts
-    return DatasetInfo(name, description, "lightgcn", files, _LIGHTGCN_LICENCE.format(source=source),
+    return DatasetInfo(name, description, "lightgcn", files,
+                       _LIGHTGCN_LICENCE.format(source=source),
                        f"https://github.com/kuandeng/LightGCN/tree/master/Data/{name}", users=users, items=items,
                        interactions=interactions, threshold=None)
 
@@ -118,7 +126,8 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
                      "test.txt": "dac9527045e35230c82e4a5c54715b5e60f8a7bbe935ffdb4ee2ebe21c32ddb7"},
               sizes={"test.txt": 1372559, "user_list.txt": 351203, "item_list.txt": 506926},
               counts=(29858, 40981, 810128 + 217242)),
-    _lightgcn("yelp2018", "Yelp 2018 challenge, the LightGCN paper's split (implicit)", "the Yelp 2018 dataset challenge",
+    _lightgcn("yelp2018", "Yelp 2018 challenge, the LightGCN paper's split (implicit)",
+              "the Yelp 2018 dataset challenge",
               {"train.txt": "cda12361055ba448ae4bd1070f6000c16dea8f22",
                "test.txt": "30dfbc3437b27b74cb2970b435a5ec93ad9f2468",
                "user_list.txt": "e307ac182d9acebc8f4e929eac0569f8b964e244",
@@ -151,11 +160,13 @@ def _info(dataset: str | DatasetInfo) -> DatasetInfo:
 
         close = difflib.get_close_matches(str(dataset), list(DATASETS), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise DataError(f"Unknown dataset {dataset!r}.{hint} Known datasets: {', '.join(DATASETS)}. "
+        raise DataError(f"Unknown dataset {dataset!r}.{hint} Known datasets: "
+                        f"{', '.join(DATASETS)}. "
                         f"For your own file use lightgcn_helpers.graph.build_graph(path, ...).") from None
 
 
-def fetch_dataset(dataset: str | DatasetInfo, data_dir: Path | str | None = None, timeout: float = 30.0) -> Path:
+def fetch_dataset(dataset: str | DatasetInfo, data_dir: Path | str | None = None,
+                  timeout: float = 30.0) -> Path:
     """Download (once) and verify a dataset's files; return the folder holding them
     (``<data_dir>/<name>``). ``dataset`` is a registry name or a :class:`DatasetInfo`."""
     info = _info(dataset)
@@ -177,9 +188,11 @@ class Dataset:
     info: DatasetInfo
     interactions: pd.DataFrame
     items: pd.DataFrame | None = None
-    columns: dict = field(default_factory=dict)  # user_col, item_col, rating_col, timestamp_col, split_col
+    # user_col, item_col, rating_col, timestamp_col, split_col
+    columns: dict = field(default_factory=dict)
 
-    def graph(self, threshold: float | None = None, val_frac: float | None = None, test_frac: float = 0.1,
+    def graph(self, threshold: float | None = None, val_frac: float | None = None,
+              test_frac: float = 0.1,
               seed: int = 1, **kwargs):
         """The :class:`~lightgcn_helpers.graph.InteractionGraph` of this dataset.
 
@@ -193,7 +206,8 @@ class Dataset:
             val_frac = 0.0 if self.info.is_split else 0.1
         if threshold is None:
             threshold = self.info.threshold if self.info.threshold is not None else 3.5
-        return build_graph(self.interactions, **self.columns, threshold=threshold, val_frac=val_frac,
+        return build_graph(self.interactions, **self.columns, threshold=threshold,
+                           val_frac=val_frac,
                            test_frac=test_frac, seed=seed, items=self.items, name=self.info.name, **kwargs)
 
 
@@ -211,7 +225,8 @@ def load_dataset(dataset: str | DatasetInfo, data_dir: Path | str | None = None)
     plus ``items`` = ``item, org_id`` (the original ids)."""
     info = _info(dataset)
     folder = fetch_dataset(info, data_dir)
-    ml_cols = {"user_col": "userId", "item_col": "movieId", "rating_col": "rating", "timestamp_col": "timestamp"}
+    ml_cols = {"user_col": "userId", "item_col": "movieId", "rating_col": "rating",
+               "timestamp_col": "timestamp"}
     if info.format == "movielens-csv":
         ratings = _read_text_table(folder / "ratings.csv", ",", 0, "utf-8")
         movies = _read_text_table(folder / "movies.csv", ",", 0, "utf-8")
@@ -220,7 +235,8 @@ def load_dataset(dataset: str | DatasetInfo, data_dir: Path | str | None = None)
         ratings = _read_text_table(folder / "u.data", "\t", None, "latin-1")
         ratings.columns = list(ml_cols.values())[: ratings.shape[1]]
         raw = _read_text_table(folder / "u.item", "|", None, "latin-1")
-        movies = pd.DataFrame({"movieId": raw[0], "title": raw[1], "genres": _genres_from_flags(raw.iloc[:, 5:24])})
+        movies = pd.DataFrame({"movieId": raw[0], "title": raw[1],
+                               "genres": _genres_from_flags(raw.iloc[:, 5:24])})
         return Dataset(info, ratings, movies, ml_cols)
     if info.format == "ml-1m":
         ratings = _read_text_table(folder / "ratings.dat", "::", None, "latin-1")
@@ -228,11 +244,13 @@ def load_dataset(dataset: str | DatasetInfo, data_dir: Path | str | None = None)
         movies = _read_text_table(folder / "movies.dat", "::", None, "latin-1")
         movies.columns = ["movieId", "title", "genres"][: movies.shape[1]]
         return Dataset(info, ratings, movies, ml_cols)
-    parts = [read_lightgcn_split(folder / f"{part}.txt").assign(split=part) for part in ("train", "test")]
+    parts = [read_lightgcn_split(folder / f"{part}.txt").assign(split=part) for part in ("train",
+                                                                                         "test")]
     interactions = pd.concat(parts, ignore_index=True)
     items = None
     if (folder / "item_list.txt").is_file():
         raw = _read_text_table(folder / "item_list.txt", " ", 0, "utf-8")
         items = pd.DataFrame({"item": raw["remap_id"], "org_id": raw["org_id"]})
-    return Dataset(info, interactions, items, {"user_col": "user", "item_col": "item", "rating_col": None,
+    return Dataset(info, interactions, items,
+                   {"user_col": "user", "item_col": "item", "rating_col": None,
                                                "split_col": "split"})

@@ -1,18 +1,18 @@
-"""From ratings to a bipartite user–movie graph: encoders, edges, split, adjacency.
+"""From ratings to a bipartite user–item graph: encoders, edges, split, adjacency.
 
 Conventions used throughout the package:
 
-* users are indexed ``0..num_users-1`` and movies ``0..num_items-1``, each with its
+* users are indexed ``0..num_users-1`` and items ``0..num_items-1``, each with its
   own :class:`IdEncoder`;
 * an *interaction* tensor ``edges`` has shape ``(2, E)``, dtype ``int64``: row 0 the
-  user index, row 1 the movie index (not offset);
+  user index, row 1 the item index (not offset);
 * a *bipartite* ``edge_index`` (PyG convention) has shape ``(2, 2E)`` over
-  ``num_users + num_items`` nodes, movies offset by ``num_users``, both directions.
+  ``num_users + num_items`` nodes, items offset by ``num_users``, both directions.
 
 :func:`build_graph` turns any interaction table (a DataFrame or a file: MovieLens, the
 LightGCN paper's splits, your own ``user,item[,rating]`` export) into the
 :class:`InteractionGraph` the notebooks use; :func:`build_movielens_graph` is its
-MovieLens shortcut. Nothing here allocates a dense ``(users + movies)²`` matrix.
+MovieLens shortcut. Nothing here allocates a dense ``(users + items)²`` matrix.
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ __all__ = [
 
 
 class IdEncoder:
-    """Invertible map between raw ids and contiguous indices ``0..n-1``.
+    """Invertible map between raw ids and contiguous indices ``0..n-1``. Derived in
+    notebook 02, §2.
 
     Classes are the sorted unique raw ids, so the mapping equals scikit-learn's
     ``LabelEncoder``; ``transform`` and ``inverse_transform`` are vectorized
@@ -167,7 +168,8 @@ def _latest_row_per_pair(keys: np.ndarray, timestamps: np.ndarray | None) -> np.
 
 @dataclass
 class EdgeSplit:
-    """Train / validation / test interactions, each ``(2, E_part)`` ``int64``."""
+    """Train / validation / test interactions, each ``(2, E_part)`` ``int64``. Derived in
+    notebook 02, §5."""
 
     train: torch.Tensor
     val: torch.Tensor
@@ -177,8 +179,10 @@ class EdgeSplit:
         return self.train.shape[1], self.val.shape[1], self.test.shape[1]
 
 
-def split_edges(edges: torch.Tensor, val_frac: float = 0.1, test_frac: float = 0.1, seed: int = 1) -> EdgeSplit:
+def split_edges(edges: torch.Tensor, val_frac: float = 0.1, test_frac: float = 0.1,
+                seed: int = 1) -> EdgeSplit:
     """Random 80/10/10 edge split, the series' split (the one common LightGCN tutorials use).
+    Derived in notebook 02, §5.
 
     ``train_test_split(range(E), test_size=val_frac + test_frac, random_state=seed)``
     then the held-out part halved (by ``test_frac / (val_frac + test_frac)``) with the
@@ -188,14 +192,16 @@ def split_edges(edges: torch.Tensor, val_frac: float = 0.1, test_frac: float = 0
     from sklearn.model_selection import train_test_split
 
     if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
-        raise ValueError(f"val_frac={val_frac} and test_frac={test_frac} must be in [0, 1) with a sum below 1")
+        raise ValueError(f"val_frac={val_frac} and test_frac={test_frac} must be in [0, 1) with "
+                         f"a sum below 1")
     all_idx = np.arange(edges.shape[1])
     empty = np.zeros(0, dtype=np.int64)
     try:
         if val_frac + test_frac == 0:
             train_idx, held_idx = all_idx, empty
         else:
-            train_idx, held_idx = train_test_split(all_idx, test_size=val_frac + test_frac, random_state=seed)
+            train_idx, held_idx = train_test_split(all_idx, test_size=val_frac + test_frac,
+                                                   random_state=seed)
         if val_frac == 0 or test_frac == 0:
             val_idx, test_idx = (empty, held_idx) if val_frac == 0 else (held_idx, empty)
         else:
@@ -208,20 +214,22 @@ def split_edges(edges: torch.Tensor, val_frac: float = 0.1, test_frac: float = 0
             f"({1 - val_frac - test_frac:g}/{val_frac:g}/{test_frac:g}): every part needs at least "
             f"one edge. Use more ratings or other fractions. (scikit-learn said: {err})"
         ) from None
-    take = lambda idx: edges.index_select(1, torch.from_numpy(np.asarray(idx, dtype=np.int64)))  # noqa: E731
-    return EdgeSplit(take(train_idx), take(val_idx), take(test_idx))
+    parts = (np.asarray(idx, dtype=np.int64) for idx in (train_idx, val_idx, test_idx))
+    return EdgeSplit(*(edges.index_select(1, torch.from_numpy(idx)) for idx in parts))
 
 
 def bipartite_edge_index(edges: torch.Tensor, num_users: int) -> torch.Tensor:
-    """Interactions ``(2, E)`` → PyG ``edge_index`` ``(2, 2E)``, movies offset by
-    ``num_users``; the first ``E`` columns are user→movie, the rest movie→user."""
+    """Interactions ``(2, E)`` → PyG ``edge_index`` ``(2, 2E)``, items offset by
+    ``num_users``; the first ``E`` columns are user→item, the rest item→user. Derived in
+    notebook 02, §7."""
     users, items = edges[0], edges[1] + num_users
     return torch.stack([torch.cat([users, items]), torch.cat([items, users])])
 
 
 def interaction_matrix(edges: torch.Tensor, num_users: int, num_items: int) -> torch.Tensor:
     """Interaction matrix ``R`` as a coalesced sparse COO tensor ``(num_users, num_items)``,
-    ``float32``, 1.0 where a user liked a movie (duplicate pairs count once)."""
+    ``float32``, 1.0 where a user liked an item (duplicate pairs count once). Derived in
+    notebook 03, §1."""
     values = torch.ones(edges.shape[1], dtype=torch.float32, device=edges.device)
     r = _coo(edges, values, (num_users, num_items))
     return _coo(r.indices(), torch.ones_like(r.values()), r.shape)
@@ -230,12 +238,14 @@ def interaction_matrix(edges: torch.Tensor, num_users: int, num_items: int) -> t
 def _coo(indices: torch.Tensor, values: torch.Tensor, shape) -> torch.Tensor:
     """Coalesced sparse COO tensor; indices come from our own encoders, so the
     (costly) invariant checks are explicitly switched off."""
-    return torch.sparse_coo_tensor(indices, values, tuple(shape), check_invariants=False).coalesce()
+    coo = torch.sparse_coo_tensor(indices, values, tuple(shape), check_invariants=False)
+    return coo.coalesce()
 
 
-def _bipartite_entries(edges: torch.Tensor, num_users: int, num_items: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row and column of every non-zero of ``A``, unique and sorted row-major: one
-    ``torch.unique`` over the keys ``row * N + col`` of both edge directions."""
+def _bipartite_entries(edges: torch.Tensor, num_users: int,
+                       num_items: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column of every non-zero of ``A``, unique and sorted row-major: one sort of the
+    keys ``row * N + col`` of both edge directions."""
     n = num_users + num_items
     ei = bipartite_edge_index(edges, num_users)
     keys = unique_keys(ei[0] * n + ei[1])  # sorted, duplicates dropped
@@ -289,14 +299,16 @@ def normalized_adjacency(edges: torch.Tensor, num_users: int, num_items: int,
 
 
 class ColdStartWarning(UserWarning):
-    """Some users have held-out interactions but no training edge (see :func:`build_graph`)."""
+    """Some users have held-out interactions but no training edge (see :func:`build_graph`).
+    Discussed in notebook 02, §6."""
 
 
 @dataclass
 class InteractionGraph:
     """Everything the training notebooks need, built from an interaction table in one
     call (:func:`build_graph`): encoders, the positive edges and their split. ``items``
-    is optional item metadata (one row per raw item id, e.g. ``title``, ``genres``)."""
+    is optional item metadata (one row per raw item id, e.g. ``title``, ``genres``).
+    Derived in notebook 02, §8."""
 
     num_users: int
     num_items: int
@@ -324,8 +336,9 @@ class InteractionGraph:
     def __repr__(self) -> str:
         tr, va, te = self.split.sizes()
         kind = "implicit" if self.threshold is None else f"rating >= {self.threshold:g}"
-        return (f"InteractionGraph({self.name!r}: {self.num_users:,} users, {self.num_items:,} items, "
-                f"{self.edges.shape[1]:,} positive edges ({kind}), train/val/test {tr:,}/{va:,}/{te:,})")
+        return (f"InteractionGraph({self.name!r}: {self.num_users:,} users, "
+                f"{self.num_items:,} items, {self.edges.shape[1]:,} positive edges ({kind}), "
+                f"train/val/test {tr:,}/{va:,}/{te:,})")
 
 
 def build_graph(
@@ -457,10 +470,12 @@ def _warn_cold_users(graph: InteractionGraph) -> None:
             stacklevel=3)
 
 
-def build_movielens_graph(ratings: pd.DataFrame, threshold: float = 3.5, seed: int = 1) -> InteractionGraph:
+def build_movielens_graph(ratings: pd.DataFrame, threshold: float = 3.5,
+                          seed: int = 1) -> InteractionGraph:
     """MovieLens ratings (``userId, movieId, rating``) → :class:`InteractionGraph`: ids
     encoded separately over *all* rated movies, ratings ``>= threshold`` kept, edges split
-    80/10/10 with :func:`split_edges`. A thin wrapper of :func:`build_graph`.
+    80/10/10 with :func:`split_edges`. A thin wrapper of :func:`build_graph`. Derived in
+    notebook 02, §8.
 
     On ml-latest-small: 610 users, 9,724 movies, 61,716 edges → 49,372 / 6,172 / 6,172.
     """

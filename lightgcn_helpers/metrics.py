@@ -1,7 +1,7 @@
-"""Full-ranking evaluation: every user against every movie, seen movies masked.
+"""Full-ranking evaluation: every user against every item, seen items masked.
 
-For a user u with held-out relevant movies T_u (a duplicated (user, movie) pair counts
-once) and the ranked list L_u of list length k (after masking movies u interacted with in
+For a user u with held-out relevant items T_u (a duplicated (user, item) pair counts
+once) and the ranked list L_u of list length k (after masking items u interacted with in
 training, and in validation when scoring the test set):
 
 * Recall@k    = |L_u ∩ T_u| / |T_u|
@@ -10,14 +10,14 @@ training, and in validation when scoring the test set):
   IDCG = Σ_{r=1..min(k, |T_u|)} 1 / log2(r + 1)
 * HitRate@k   = [|L_u ∩ T_u| > 0]
 
-each averaged over the users that have at least one held-out movie. Everything is
+each averaged over the users that have at least one held-out item. Everything is
 vectorized over users (in chunks, to bound memory) and over the k ranks.
 
 These are the definitions of PyG's ``torch_geometric.metrics`` ``LinkPredRecall``,
 ``LinkPredPrecision``, ``LinkPredNDCG`` and ``LinkPredHitRatio`` (torch_geometric 2.8.1;
-``tests/test_metrics.py`` checks that both give the same numbers, for more relevant movies
+``tests/test_metrics.py`` checks that both give the same numbers, for more relevant items
 than k too), with one difference: PyG counts |T_u| as the number of *columns* of its
-``edge_label_index`` for the user, so a duplicated (user, movie) pair counts twice in the
+``edge_label_index`` for the user, so a duplicated (user, item) pair counts twice in the
 Recall denominator and in NDCG's min(k, |T_u|), while it can be hit only once. Here each
 pair counts once. (PyG also averages over its own row ids, not user ids: pass it
 ``users`` renumbered 0..U-1.)
@@ -69,15 +69,16 @@ def topk_items(score_fn: Callable[[Tensor], Tensor], users: Tensor, k: int, num_
 
 def user_metrics(topk: Tensor, users: Tensor, relevant: Tensor, num_items: int,
                  ks: Sequence[int] = (20,)) -> dict[str, Tensor]:
-    """Per-user metrics of ranked lists ``topk`` ``(U, k_max)`` for ``users`` ``(U,)`` against the
-    relevant interactions ``relevant`` ``(2, E)`` (a duplicated pair counts once): a ``(U,)``
-    tensor per key like ``'recall@20'`` (for paired comparisons of two models on the same users).
-    :func:`ranking_metrics` is their mean."""
-    keys = edge_keys(relevant, num_items)  # sorted and unique: a duplicated (user, movie) pair counts once
+    """Per-user metrics of ranked lists ``topk`` ``(U, k_max)`` for ``users`` ``(U,)`` against
+    the relevant interactions ``relevant`` ``(2, E)`` (a duplicated pair counts once): a ``(U,)``
+    tensor per key like ``'recall@20'`` (for paired comparisons of two models on the same
+    users). :func:`ranking_metrics` is their mean. Derived in notebook 06, §1 (paired: §5)."""
+    # sorted and unique: a duplicated (user, item) pair counts once
+    keys = edge_keys(relevant, num_items)
     n_rel = torch.bincount(keys // num_items, minlength=int(users.max()) + 1)[users].float()
     if (n_rel == 0).any():
         raise ValueError("every evaluated user needs at least one relevant item")
-    hits = contains(keys, users.unsqueeze(1).expand_as(topk), topk, num_items).float()  # (U, k_max)
+    hits = contains(keys, users.unsqueeze(1).expand_as(topk), topk, num_items).float()  # (U, k)
     discount = 1.0 / torch.log2(torch.arange(2, topk.shape[1] + 2, device=topk.device).float())
     res = {}
     for k in ks:
@@ -98,15 +99,17 @@ def ranking_metrics(topk: Tensor, users: Tensor, relevant: Tensor, num_items: in
                     ks: Sequence[int] = (20,)) -> dict[str, float]:
     """Metrics of ranked lists ``topk`` ``(U, k_max)`` for ``users`` ``(U,)`` against the
     relevant interactions ``relevant`` ``(2, E)``, averaged over the users (see
-    :func:`user_metrics`). Keys like ``'recall@20'``."""
-    return {key: v.mean().item() for key, v in user_metrics(topk, users, relevant, num_items, ks).items()}
+    :func:`user_metrics`). Keys like ``'recall@20'``. Derived in notebook 06, §1."""
+    per_user = user_metrics(topk, users, relevant, num_items, ks)
+    return {key: v.mean().item() for key, v in per_user.items()}
 
 
 def evaluate_scores(score_fn: Callable[[Tensor], Tensor], eval_edges: Tensor, num_items: int,
-                    exclude: Sequence[Tensor] = (), ks: Sequence[int] = (20,), chunk_size: int | None = None
-                    ) -> dict[str, float]:
-    """Rank all movies for every user that has an ``eval_edges`` interaction, masking
-    ``exclude`` (training, plus validation when testing); return :func:`ranking_metrics`."""
+                    exclude: Sequence[Tensor] = (), ks: Sequence[int] = (20,),
+                    chunk_size: int | None = None) -> dict[str, float]:
+    """Rank all items for every user that has an ``eval_edges`` interaction, masking
+    ``exclude`` (training, plus validation when testing); return :func:`ranking_metrics`.
+    Derived in notebook 06, §3."""
     users = torch.unique(eval_edges[0])
     top = topk_items(score_fn, users, max(ks), num_items, exclude, chunk_size)
     out = ranking_metrics(top, users, eval_edges, num_items, ks)
@@ -115,13 +118,16 @@ def evaluate_scores(score_fn: Callable[[Tensor], Tensor], eval_edges: Tensor, nu
 
 
 def embedding_scorer(user_emb: Tensor, item_emb: Tensor) -> Callable[[Tensor], Tensor]:
-    """``score_fn`` for inner-product models: ``users → user_emb[users] @ item_emb.T``."""
+    """``score_fn`` for inner-product models: ``users → user_emb[users] @ item_emb.T``.
+    Derived in notebook 06, §3."""
     return lambda users: user_emb[users] @ item_emb.T
 
 
 @torch.no_grad()
-def evaluate_embeddings(user_emb: Tensor, item_emb: Tensor, eval_edges: Tensor, exclude: Sequence[Tensor] = (),
+def evaluate_embeddings(user_emb: Tensor, item_emb: Tensor, eval_edges: Tensor,
+                        exclude: Sequence[Tensor] = (),
                         ks: Sequence[int] = (20,)) -> dict[str, float]:
-    """:func:`evaluate_scores` for final (propagated) user and movie embeddings."""
+    """:func:`evaluate_scores` for final (propagated) user and item embeddings. Derived in
+    notebook 06, §3."""
     return evaluate_scores(embedding_scorer(user_emb, item_emb), eval_edges.to(user_emb.device),
                            item_emb.shape[0], [e.to(user_emb.device) for e in exclude], ks)

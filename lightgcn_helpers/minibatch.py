@@ -107,7 +107,8 @@ __all__ = [
 LIKES = ("user", "likes", "item")
 REV_LIKES = ("item", "rev_likes", "user")
 
-SKIP_MESSAGE = ("Mini-batch LightGCN skipped: PyG's neighbour sampling needs torch-sparse or pyg-lib, and "
+SKIP_MESSAGE = ("Mini-batch LightGCN skipped: PyG's neighbour sampling needs torch-sparse or "
+                "pyg-lib, and "
                 "neither is installed. Install torch-sparse with "
                 "`pip install --no-build-isolation -r requirements-sparse.txt` (15-45 minutes to compile; "
                 "./workshop.sh does it). Full-graph training needs neither.")
@@ -176,7 +177,8 @@ def _fanouts(num_neighbors: int | Sequence[int], num_layers: int) -> list[int]:
         return [num_neighbors] * num_layers
     fan = [int(f) for f in num_neighbors]
     if len(fan) != num_layers:
-        raise ValueError(f"num_neighbors has {len(fan)} entries but the model has {num_layers} layers: give one "
+        raise ValueError(f"num_neighbors has {len(fan)} entries but the model has {num_layers} "
+                         "layers: give one "
                          f"fan-out per layer (-1 = all neighbours), e.g. {[10] * num_layers}")
     if any(f == 0 or f < -1 for f in fan):
         raise ValueError(f"every fan-out must be -1 (all neighbours) or >= 1, got {fan}")
@@ -188,7 +190,8 @@ def _pairs(users: Tensor, pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor]:
     (u, j) for each triple and each of its n negatives, row-major]``, labels ``1 | 0``."""
     neg = neg.reshape(users.numel(), -1)
     n = neg.shape[1]
-    index = torch.stack([torch.cat([users, users.repeat_interleave(n)]), torch.cat([pos, neg.reshape(-1)])])
+    index = torch.stack([torch.cat([users, users.repeat_interleave(n)]),
+                         torch.cat([pos, neg.reshape(-1)])])
     label = torch.cat([torch.ones(users.numel()), torch.zeros(neg.numel())])
     return index, label
 
@@ -209,7 +212,8 @@ class SubgraphSampler:
     each), which would bias :class:`MiniBatchLightGCN`'s rescaled sums. With a fan-out of
     ``-1`` both take every neighbour once."""
 
-    def __init__(self, train_edges: Tensor, num_users: int, num_items: int, num_neighbors: int | Sequence[int],
+    def __init__(self, train_edges: Tensor, num_users: int, num_items: int,
+                 num_neighbors: int | Sequence[int],
                  num_layers: int | None = None, dtype: torch.dtype = torch.float32, replace: bool = True):
         _require_sampling()
         from torch_geometric.sampler import NeighborSampler
@@ -223,7 +227,8 @@ class SubgraphSampler:
             # PyG 2.8 warns that sampling through torch-sparse instead of pyg-lib is deprecated;
             # pyg-lib has no wheel for this torch, and torch-sparse's sampler is what runs here.
             warnings.filterwarnings("ignore", message=".*without a 'pyg-lib' installation.*")
-            self.neighbor_sampler = NeighborSampler(self.data, num_neighbors=self.num_neighbors, replace=replace)
+            self.neighbor_sampler = NeighborSampler(self.data, num_neighbors=self.num_neighbors,
+                                                    replace=replace)
 
     def loader(self, batches: Sequence[tuple[Tensor, Tensor, Tensor]]):
         """A ``LinkNeighborLoader`` over the pairs of several batches of triples ``(users (B,),
@@ -236,7 +241,8 @@ class SubgraphSampler:
         pairs = [_pairs(u.cpu(), p.cpu(), n.cpu()) for u, p, n in batches]
         sizes = torch.tensor([0] + [label.numel() for _, label in pairs]).cumsum(0).tolist()
         index, label = torch.cat([i for i, _ in pairs], 1), torch.cat([lab for _, lab in pairs])
-        loader = LinkNeighborLoader(self.data, num_neighbors=self.num_neighbors, edge_label_index=(LIKES, index),
+        loader = LinkNeighborLoader(self.data, num_neighbors=self.num_neighbors,
+                                    edge_label_index=(LIKES, index),
                                     edge_label=label, neighbor_sampler=self.neighbor_sampler)
         return loader, list(zip(sizes[:-1], sizes[1:]))
 
@@ -343,13 +349,15 @@ def minibatch_loss(emb: Tensor, emb0: Tensor, batch, num_negatives: int, l2_lamb
     users, pos, neg = triples_of_batch(batch, num_negatives)
     users, pos, neg = users.to(emb.device), pos.to(emb.device), neg.to(emb.device)
     row = torch.arange(users.numel(), device=emb.device)  # each pair its own negatives
-    return bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, l2_lambda, hardest=hard_negatives)
+    return bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, l2_lambda,
+                                     hardest=hard_negatives)
 
 
 # --------------------------------------------------------------------------- distributed
 
 
-def init_distributed(device: torch.device | str | None = None, timeout_s: float = 300.0) -> tuple[int, int]:
+def init_distributed(device: torch.device | str | None = None,
+                     timeout_s: float = 300.0) -> tuple[int, int]:
     """Join the process group that ``torchrun`` describes (``RANK``, ``WORLD_SIZE``,
     ``MASTER_ADDR``/``PORT`` in the environment), once; return ``(rank, world_size)``.
     Without ``torchrun`` (no ``WORLD_SIZE``) it does nothing and returns ``(0, 1)``. Backend:

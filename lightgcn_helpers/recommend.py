@@ -7,7 +7,7 @@ let the functions use ``graph.items``; without any, the tables show raw item ids
 :func:`recommend` and :func:`liked_items` are for users of the training graph;
 :func:`recommend_new_user` is for someone who is not in it: their likes (raw ids or titles,
 :func:`encode_profile`) are folded in (:mod:`lightgcn_helpers.foldin`) and each recommendation
-comes with the liked movie it is closest to ("because you liked", :func:`similar.explain`).
+comes with the liked item it is closest to ("because you liked", :func:`similar.explain`).
 """
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ from torch import Tensor
 from .graph import InteractionGraph
 from .metrics import topk_items
 
-__all__ = ["recommend", "liked_items", "liked_movies", "describe_items", "encode_profile", "recommend_new_user"]
+__all__ = ["recommend", "liked_items", "describe_items", "encode_profile", "recommend_new_user"]
 
 
-def describe_items(graph: InteractionGraph, item_idx, items: pd.DataFrame | None = None) -> pd.DataFrame:
+def describe_items(graph: InteractionGraph, item_idx,
+                   items: pd.DataFrame | None = None) -> pd.DataFrame:
     """Item indices → a table of their raw ids and, when metadata is given (``items`` or
     ``graph.items``), its columns (``title``, ``genres``, ...); missing entries are NaN."""
     id_col = graph.item_encoder.name
@@ -32,7 +33,8 @@ def describe_items(graph: InteractionGraph, item_idx, items: pd.DataFrame | None
     if meta is None:
         return pd.DataFrame({id_col: raw})
     if id_col not in meta.columns:
-        raise ValueError(f"the item metadata needs an id column {id_col!r} (the graph's item column); "
+        raise ValueError(f"the item metadata needs an id column {id_col!r} (the graph's item "
+                         "column); "
                          f"it has {list(meta.columns)}")
     others = [c for c in meta.columns if c != id_col]
     return meta.drop_duplicates(id_col).set_index(id_col).reindex(raw)[others].rename_axis(id_col).reset_index()
@@ -42,11 +44,13 @@ def _user_index(graph: InteractionGraph, raw_user_id) -> int:
     try:
         return int(graph.user_encoder.transform([raw_user_id])[0])
     except KeyError:
-        raise KeyError(f"unknown {graph.user_encoder.name} {raw_user_id!r}: it has no interaction in this graph "
+        raise KeyError(f"unknown {graph.user_encoder.name} {raw_user_id!r}: it has no interaction "
+                       "in this graph "
                        f"(new users: see lightgcn_helpers.foldin)") from None
 
 
-def recommend(score_fn: Callable[[Tensor], Tensor], graph: InteractionGraph, items: pd.DataFrame | None,
+def recommend(score_fn: Callable[[Tensor], Tensor], graph: InteractionGraph,
+              items: pd.DataFrame | None,
               raw_user_id, k: int = 10, exclude: Sequence[Tensor] | None = None) -> pd.DataFrame:
     """Top-``k`` items for one user (raw id), excluding what they liked in ``exclude``
     (default: the training split). Columns: ``rank``, the raw item id, the metadata
@@ -63,7 +67,8 @@ def recommend(score_fn: Callable[[Tensor], Tensor], graph: InteractionGraph, ite
     return table
 
 
-def liked_items(graph: InteractionGraph, items: pd.DataFrame | None, raw_user_id, split: str = "train") -> pd.DataFrame:
+def liked_items(graph: InteractionGraph, items: pd.DataFrame | None, raw_user_id,
+                split: str = "train") -> pd.DataFrame:
     """The items a user (raw id) liked in ``split`` ('train', 'val' or 'test')."""
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
@@ -72,20 +77,17 @@ def liked_items(graph: InteractionGraph, items: pd.DataFrame | None, raw_user_id
     return describe_items(graph, edges[1, edges[0] == user].numpy(), items)
 
 
-liked_movies = liked_items  # the MovieLens name the notebooks use
-
-
 def encode_profile(graph: InteractionGraph, items: pd.DataFrame | None, liked) -> Tensor:
-    """A new user's likes → sorted, unique movie indices ``(n,)``. ``liked``: raw item ids
+    """A new user's likes → sorted, unique item indices ``(n,)``. ``liked``: raw item ids
     (e.g. ``movieId`` ints) and/or titles (str, found with :class:`lightgcn_helpers.search.TitleIndex`
     in ``items`` or ``graph.items``). One readable ``ValueError`` each for an empty profile, a
-    title that matches no movie or several (``TitleNotFoundError`` / ``AmbiguousTitleError``),
+    title that matches no item or several (``TitleNotFoundError`` / ``AmbiguousTitleError``),
     and an id the graph does not know."""
     from .search import TitleIndex
 
     liked = [liked] if isinstance(liked, (str, int)) else list(liked)
     if not liked:
-        raise ValueError("the profile is empty: name at least one liked movie (a raw id or a title)")
+        raise ValueError("the profile is empty: name at least one liked item (a raw id or a title)")
     titles = [x for x in liked if isinstance(x, str)]
     raw = [x for x in liked if not isinstance(x, str)]
     if titles:
@@ -98,12 +100,14 @@ def encode_profile(graph: InteractionGraph, items: pd.DataFrame | None, liked) -
     known_set = set(known.tolist())
     unknown = sorted({x for x in raw if x not in known_set})
     if unknown:
-        raise ValueError(f"{graph.item_encoder.name} {unknown[:5]} not in the graph: the model knows only the "
+        raise ValueError(f"{graph.item_encoder.name} {unknown[:5]} not in the graph: the model "
+                         "knows only the "
                          f"{len(known):,} items with at least one rating")
     return torch.unique(torch.as_tensor(graph.item_encoder.transform(raw), dtype=torch.long))
 
 
-def recommend_new_user(fold, graph: InteractionGraph, items: pd.DataFrame | None, liked, k: int = 10,
+def recommend_new_user(fold, graph: InteractionGraph, items: pd.DataFrame | None, liked,
+                       k: int = 10,
                        method: str = "optimise", **optimise_kwargs) -> pd.DataFrame:
     """Top-``k`` items for someone who is not in the training graph, from their likes
     (raw ids and/or titles, :func:`encode_profile`), folded into the trained model without
@@ -118,7 +122,8 @@ def recommend_new_user(fold, graph: InteractionGraph, items: pd.DataFrame | None
 
     profile = encode_profile(graph, items, liked)
     if profile.numel() >= graph.num_items:
-        raise ValueError(f"the profile contains all {graph.num_items:,} items: nothing is left to recommend")
+        raise ValueError(f"the profile contains all {graph.num_items:,} items: nothing is left to "
+                         "recommend")
     profiles = torch.stack([torch.zeros_like(profile), profile]).to(fold.device)
     if method == "optimise":
         emb = fold.optimise(profiles, 1, **optimise_kwargs).embedding
@@ -128,7 +133,8 @@ def recommend_new_user(fold, graph: InteractionGraph, items: pd.DataFrame | None
         raise ValueError(f"method must be 'optimise' or 'propagate', got {method!r}")
     score_fn = fold.scorer(emb)
     k = min(k, graph.num_items - profile.numel())
-    top = topk_items(score_fn, torch.zeros(1, dtype=torch.long, device=fold.device), k, graph.num_items,
+    top = topk_items(score_fn, torch.zeros(1, dtype=torch.long, device=fold.device), k,
+                     graph.num_items,
                      [profiles])[0]
     table = describe_items(graph, top.cpu().numpy(), items)
     table.insert(0, "rank", range(1, k + 1))

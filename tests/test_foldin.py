@@ -152,9 +152,9 @@ def test_profiles_are_deduplicated_and_bad_profiles_raise_one_readable_error():
         fold.propagate([])
     with pytest.raises(ValueError, match=r"row\(s\) \[1\] have an empty profile"):
         fold.propagate([[1], []])
-    with pytest.raises(ValueError, match=r"movie index\(es\) \[8\] outside 0..7.*not raw movieIds"):
+    with pytest.raises(ValueError, match=r"item index\(es\) \[8\] outside 0..7.*not raw ids"):
         fold.propagate([[1, 8]])
-    with pytest.raises(ValueError, match="like all 8 movies: nothing is left"):
+    with pytest.raises(ValueError, match="like all 8 items: nothing is left"):
         fold.optimise([list(range(I))])
     with pytest.raises(ValueError, match="layer0 must have shape"):
         fold.propagate([[1]], layer0=torch.zeros(2, D))
@@ -164,7 +164,7 @@ def test_a_movie_without_training_edge_is_fine_for_a_new_user_only():
     edges = TRAIN[:, TRAIN[1] != 7]  # movie 7 now has no training edge
     fold = FoldIn(toy_model(), adj_of(edges), edges)
     assert torch.isfinite(fold.propagate([[7, 1]])).all()  # d_7 + 1 = 1
-    with pytest.raises(ValueError, match="in_graph=True, but the profile holds movies without a training edge"):
+    with pytest.raises(ValueError, match="in_graph=True, but the profile holds items without a training edge"):
         fold.propagate([[7, 1]], in_graph=True)
 
 

@@ -50,7 +50,7 @@ def test_negatives_are_uniform_over_the_movies_a_user_did_not_like():
 
 def test_user_who_liked_everything_fails_clearly():
     full = torch.tensor([[0, 0], [0, 1]])
-    with pytest.raises(RuntimeError, match="every movie"):
+    with pytest.raises(RuntimeError, match="every item"):
         BPRSampler(full, 1, 2, max_rounds=3).sample(4)
 
 

@@ -30,7 +30,7 @@ def test_candidates_restrict_the_neighbours_and_ties_go_to_the_lower_index():
     assert nearest_items(twins, [0], k=3)[1].tolist() == [[1, 2, 3]]  # all three tie at cosine 0
     with pytest.raises(ValueError, match="boolean mask of shape"):
         nearest_items(EMB, [0], k=1, candidates=torch.ones(3, dtype=torch.bool))
-    with pytest.raises(ValueError, match="only 2 candidate movies"):
+    with pytest.raises(ValueError, match="only 2 candidate items"):
         nearest_items(EMB, [0], k=2, candidates=torch.tensor([True, True, False, False, False, False]))
     with pytest.raises(ValueError, match=r"in 0\.\.5"):
         nearest_items(EMB, [6], k=1)
@@ -47,7 +47,7 @@ def test_explain_picks_the_closest_liked_movie():
     because, sim = explain(EMB, liked=[0, 3], recommended=[1, 4, 2])
     assert because.tolist() == [0, 3, 0]
     assert torch.allclose(sim, torch.tensor([math.cos(math.radians(a)) for a in (10, 10, 30)]), atol=1e-6)
-    with pytest.raises(ValueError, match="at least one liked movie"):
+    with pytest.raises(ValueError, match="at least one liked item"):
         explain(EMB, [], [1])
 
 
@@ -62,5 +62,5 @@ def test_label_agreement_of_clusters_and_of_shuffled_labels():
     assert label_agreement(emb, shuffled, k=5) < 0.6
     only_first = torch.arange(30) < 10
     assert label_agreement(emb, labels, k=3, candidates=only_first) == 1.0
-    with pytest.raises(ValueError, match="one row per movie"):
+    with pytest.raises(ValueError, match="one row per item"):
         label_agreement(emb, labels[:5])
