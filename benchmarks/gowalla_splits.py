@@ -1,6 +1,7 @@
 """Is a validation split carved from Gowalla's train.txt distributed like its test file?
 
-    python benchmarks/gowalla_splits.py [--val-frac 0.2] [--val-popularity 0.1,0.15,0.2] [--out FILE]
+    python benchmarks/gowalla_splits.py [--val-frac 0.2] [--val-popularity 0.1,0.15,0.2] \\
+        [--out FILE]
 
 ``reproduce_paper.py --tune`` chooses the recipe on a random share of ``train.txt``; the
 result is then measured on the authors' ``test.txt``. This script compares the two held-out
@@ -57,7 +58,8 @@ def popularity_carve(train: torch.Tensor, num_items: int, frac: float, exponent:
     return train[:, ~held], train[:, held]
 
 
-def popularity_validation(graph: InteractionGraph, frac: float, exponent: float, seed: int = 0) -> InteractionGraph:
+def popularity_validation(graph: InteractionGraph, frac: float, exponent: float,
+                          seed: int = 0) -> InteractionGraph:
     """``graph`` as ``reproduce_paper.py --tune`` loads it (``val_frac=frac``), with its validation
     share drawn again from the whole training file by :func:`popularity_carve`. The draw depends
     on the order of the pairs: the training file is taken as the random carve's training pairs,
@@ -77,16 +79,20 @@ def describe(train: torch.Tensor, held: torch.Tensor, num_users: int, num_items:
     pop = evaluate_scores(popularity_scorer(train, num_items), held, num_items, [train], ks=(20,))
     return {"pairs": held.shape[1], "item_train_degree_median": item_deg.median().item(),
             "item_train_degree_mean": round(item_deg.mean().item(), 1),
-            "held_per_train_pair_median": round((user_held[has] / user_train[has].clamp(min=1)).median().item(), 3),
-            "popularity_recall@20": round(pop["recall@20"], 4), "popularity_ndcg@20": round(pop["ndcg@20"], 4)}
+            "held_per_train_pair_median": round(
+                (user_held[has] / user_train[has].clamp(min=1)).median().item(), 3),
+            "popularity_recall@20": round(pop["recall@20"],
+                                          4), "popularity_ndcg@20": round(pop["ndcg@20"], 4)}
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="gowalla", choices=["gowalla", "yelp2018", "amazon-book"])
-    p.add_argument("--val-frac", type=float, default=0.2, help="share of train.txt held out (as --tune)")
+    p.add_argument("--val-frac", type=float, default=0.2,
+                   help="share of train.txt held out (as --tune)")
     p.add_argument("--val-popularity", default="",
-                   help="exponents of popularity-weighted validation shares to add, e.g. 0.1,0.15,0.2")
+                   help="exponents of popularity-weighted validation shares to add, e.g. "
+                        "0.1,0.15,0.2")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="JSON file to write")
     args = p.parse_args(argv)
@@ -97,21 +103,30 @@ def main(argv=None) -> dict:
         tune = ds.graph(val_frac=args.val_frac, seed=args.seed)
     n_u, n_i = full.num_users, full.num_items
     rows = {
-        f"validation ({args.val_frac:.0%} of train.txt), training on the rest": describe(tune.split.train, tune.split.val, n_u, n_i),
-        "test.txt, training on the same rest": describe(tune.split.train, tune.split.test, n_u, n_i),
-        "test.txt, training on all of train.txt (the test run)": describe(full.split.train, full.split.test, n_u, n_i),
+        f"validation ({args.val_frac:.0%} of train.txt), training on the rest":
+            describe(tune.split.train, tune.split.val, n_u, n_i),
+        "test.txt, training on the same rest":
+            describe(tune.split.train, tune.split.test, n_u, n_i),
+        "test.txt, training on all of train.txt (the test run)":
+            describe(full.split.train, full.split.test, n_u, n_i),
     }
     for exp in [float(e) for e in args.val_popularity.split(",") if e.strip()]:
         split = popularity_validation(tune, args.val_frac, exp, seed=args.seed).split
-        rows[f"validation drawn with p ∝ degree^{exp:g}, training on the rest"] = describe(split.train, split.val, n_u, n_i)
-        rows[f"test.txt, training on that rest (degree^{exp:g})"] = describe(split.train, split.test, n_u, n_i)
-    print(f"| {args.dataset}: held-out pairs | pairs | items' training degree, median / mean | held-out per training "
+        rows[f"validation drawn with p ∝ degree^{exp:g}, training on the rest"] = describe(
+            split.train, split.val, n_u, n_i)
+        rows[f"test.txt, training on that rest (degree^{exp:g})"] = describe(split.train,
+                                                                             split.test, n_u, n_i)
+    print(f"| {args.dataset}: held-out pairs | pairs | items' training degree, median / mean | "
+          "held-out per training "
           f"pair (user median) | popularity Recall@20 | popularity NDCG@20 |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, r in rows.items():
-        print(f"| {name} | {r['pairs']:,} | {r['item_train_degree_median']:.0f} / {r['item_train_degree_mean']:.1f} | "
-              f"{r['held_per_train_pair_median']:.3f} | {r['popularity_recall@20']:.4f} | {r['popularity_ndcg@20']:.4f} |")
-    out = {"command": "python benchmarks/gowalla_splits.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        print(f"| {name} | {r['pairs']:,} | {r['item_train_degree_median']:.0f} / "
+              f"{r['item_train_degree_mean']:.1f} | "
+              f"{r['held_per_train_pair_median']:.3f} | {r['popularity_recall@20']:.4f} | "
+              f"{r['popularity_ndcg@20']:.4f} |")
+    out = {"command": "python benchmarks/gowalla_splits.py "
+                      + " ".join(argv if argv is not None else sys.argv[1:]),
            "dataset": args.dataset, "val_frac": args.val_frac,
            "val_popularity": args.val_popularity, "seed": args.seed, "rows": rows}
     if args.out:

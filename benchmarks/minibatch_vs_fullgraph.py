@@ -1,8 +1,9 @@
-"""Mini-batch (sampled neighbourhoods) versus full-graph LightGCN training at equal wall-clock budget.
+"""Mini-batch (sampled neighbourhoods) versus full-graph LightGCN training at equal wall-clock
+budget.
 
     python benchmarks/minibatch_vs_fullgraph.py --budget 600            # Gowalla, CPU, 10 min each
     python benchmarks/minibatch_vs_fullgraph.py --budget 600 --device cuda
-    python benchmarks/minibatch_vs_fullgraph.py --tiny --budget 1       # synthetic, seconds (smoke test)
+    python benchmarks/minibatch_vs_fullgraph.py --tiny --budget 1       # synthetic, seconds
 
 Both methods start from the same initial weights (same seed) on the same training graph
 (Gowalla: the paper's split, ``load_dataset("gowalla").graph()``) and train for
@@ -60,27 +61,34 @@ FULL_GRAPH = replace(RECIPES["series-gowalla"], epochs=100_000)
 # 2,048 pairs with fan-out (10, 10, 10) reaches ~69,500 of the 70,839 nodes and ~620,000 edges;
 # (10, 5, 2) ~63,000 nodes and ~300,000 edges, at about half the cost per step; 8,192 pairs
 # with (10, 5, 2) ~68,000 nodes and ~480,000 edges: 4x the pairs for ~1.5x the cost.
-MINIBATCH = mb.MiniBatchConfig(epochs=100_000, batch_size=8192, lr=0.02, l2_lambda=1e-4, num_negatives=4,
+MINIBATCH = mb.MiniBatchConfig(epochs=100_000, batch_size=8192, lr=0.02, l2_lambda=1e-4,
+                               num_negatives=4,
                                hard_negatives=None, num_neighbors=(10, 5, 2))
-TINY_FULL = replace(FULL_GRAPH, batch_size=64, lr=0.05, num_negatives=8, hard_negatives=2, lr_decay=1.0)
+TINY_FULL = replace(FULL_GRAPH, batch_size=64, lr=0.05, num_negatives=8, hard_negatives=2,
+                    lr_decay=1.0)
 TINY_MINI = replace(MINIBATCH, batch_size=64, lr=0.05, num_neighbors=(5, 5, 5))
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--budget", type=float, default=600.0, help="training seconds per method (default 600)")
-    p.add_argument("--tiny", action="store_true", help="synthetic graph, seconds; numbers mean nothing")
+    p.add_argument("--budget", type=float, default=600.0,
+                   help="training seconds per method (default 600)")
+    p.add_argument("--tiny", action="store_true",
+                   help="synthetic graph, seconds; numbers mean nothing")
     p.add_argument("--dataset", default="gowalla")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-neighbors", type=fanouts, default=None, help="mini-batch fan-out per layer, e.g. 10,10,10")
+    p.add_argument("--num-neighbors", type=fanouts, default=None,
+                   help="mini-batch fan-out per layer, e.g. 10,10,10")
     p.add_argument("--batch-size", type=int, default=None, help="mini-batch triples per step")
     p.add_argument("--lr", type=float, default=None, help="mini-batch learning rate")
     p.add_argument("--num-negatives", type=int, default=None, help="mini-batch negatives per pair")
-    p.add_argument("--only", choices=["full_graph", "minibatch"], default=None, help="run one method only")
-    p.add_argument("--trajectory", action="store_true", help="also evaluate during training (not timed)")
+    p.add_argument("--only", choices=["full_graph", "minibatch"], default=None,
+                   help="run one method only")
+    p.add_argument("--trajectory", action="store_true",
+                   help="also evaluate during training (not timed)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=HERE / "results" / "minibatch_vs_fullgraph")
     return p.parse_args(argv)
@@ -116,7 +124,8 @@ def run_minibatch(graph, model, cfg, budget, evaluate, trajectory):
 
     def record(epoch, res):
         if trajectory:
-            traj.append({"epoch": epoch, "steps": res.steps, "seconds": res.seconds, **evaluate(model)})
+            traj.append({"epoch": epoch, "steps": res.steps, "seconds": res.seconds,
+                         **evaluate(model)})
 
     cfg = replace(cfg, time_budget=budget)
     res = mb.train_minibatch(model, graph.split.train, None, cfg, progress=False, callback=record)
@@ -127,22 +136,29 @@ def run_minibatch(graph, model, cfg, budget, evaluate, trajectory):
 
 def table(res) -> str:
     g = res["graph"]
-    rows = ["| Method | Budget (s) | Training time used (s) | Epochs | Steps | Nodes / edges per step "
+    rows = ["| Method | Budget (s) | Training time used (s) | Epochs | Steps | Nodes / edges per "
+            "step "
             "| Recall@20 | NDCG@20 |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     names = {"full_graph": "Full graph (`train_bpr`, CSR Ã)",
              "minibatch": "Mini-batch (LinkNeighborLoader + LGConv, fan-out {fan})"}
     full_size = f"{g['users'] + g['items']:,} / {2 * g['train']:,}"
     for key, run in res["runs"].items():
         fan = run["config"].get("num_neighbors")
-        size = full_size if key == "full_graph" else f"{run['sampled_nodes']:,.0f} / {run['sampled_edges']:,.0f}"
+        sampled = f"{run.get('sampled_nodes', 0):,.0f} / {run.get('sampled_edges', 0):,.0f}"
+        size = full_size if key == "full_graph" else sampled
         steps = "—" if run["steps"] is None else f"{run['steps']:,}"
-        rows.append(f"| {names[key].format(fan=fan)} | {res['budget']:g} | {run['seconds']:.1f} | {run['epochs']} "
-                    f"| {steps} | {size} | {run['test']['recall@20']:.4f} | {run['test']['ndcg@20']:.4f} |")
+        rows.append(f"| {names[key].format(fan=fan)} | {res['budget']:g} | {run['seconds']:.1f} | "
+                    f"{run['epochs']} "
+                    f"| {steps} | {size} | {run['test']['recall@20']:.4f} | "
+                    f"{run['test']['ndcg@20']:.4f} |")
     load = res["load_average_start"], res["load_average_end"]
     rows.append("")
-    rows.append(f"{res['dataset']}: {g['users']:,} users, {g['items']:,} items, {g['train']:,} training / "
-                f"{g['test']:,} test interactions; device {res['device']}, {res['machine']['cpu_count']} CPUs, "
-                f"{res['machine']['torch_threads']} torch threads; 1-min load average {load[0]:.2f} at the start, "
+    rows.append(f"{res['dataset']}: {g['users']:,} users, {g['items']:,} items, {g['train']:,} "
+                "training / "
+                f"{g['test']:,} test interactions; device {res['device']}, "
+                f"{res['machine']['cpu_count']} CPUs, "
+                f"{res['machine']['torch_threads']} torch threads; 1-min load average "
+                f"{load[0]:.2f} at the start, "
                 f"{load[1]:.2f} at the end.")
     return "\n".join(rows)
 
@@ -150,7 +166,8 @@ def table(res) -> str:
 def results(args, graph, device, load_start, runs, machine) -> dict:
     return {"command": " ".join(["python", "benchmarks/" + Path(sys.argv[0]).name] + sys.argv[1:]),
             "tiny": args.tiny, "dataset": graph.name, "budget": args.budget, "device": str(device),
-            "graph": {"users": graph.num_users, "items": graph.num_items, "train": graph.split.train.shape[1],
+            "graph": {"users": graph.num_users, "items": graph.num_items,
+                      "train": graph.split.train.shape[1],
                       "test": graph.split.test.shape[1]},
             "load_average_start": load_start,
             "load_average_end": load_average(float("nan")),
@@ -186,7 +203,8 @@ def main(argv=None) -> int:
 
     def fresh_model():
         seed_everything(args.seed)
-        return LightGCN(graph.num_users, graph.num_items, embedding_dim=args.dim, num_layers=args.layers).to(device)
+        return LightGCN(graph.num_users, graph.num_items, embedding_dim=args.dim,
+                        num_layers=args.layers).to(device)
 
     runs = {}
     for key in ("full_graph", "minibatch"):
@@ -195,7 +213,8 @@ def main(argv=None) -> int:
         model = fresh_model()
         t0 = time.perf_counter()
         if key == "full_graph":
-            run = run_full_graph(graph, model, adj, full_cfg, args.budget, evaluate, args.trajectory)
+            run = run_full_graph(graph, model, adj, full_cfg, args.budget, evaluate,
+                                 args.trajectory)
         else:
             run = run_minibatch(graph, model, mini_cfg, args.budget, evaluate, args.trajectory)
         run["wall_seconds"] = time.perf_counter() - t0
@@ -204,10 +223,13 @@ def main(argv=None) -> int:
         run["eval_seconds"] = time.perf_counter() - t1
         run["load_average_after"] = load_average(float("nan"))
         runs[key] = run
-        print(f"{key}: {run['seconds']:.1f} s of training, test Recall@20 {run['test']['recall@20']:.4f}, "
-              f"NDCG@20 {run['test']['ndcg@20']:.4f} (load average {run['load_average_after']:.2f})", flush=True)
+        print(f"{key}: {run['seconds']:.1f} s of training, test Recall@20 "
+              f"{run['test']['recall@20']:.4f}, "
+              f"NDCG@20 {run['test']['ndcg@20']:.4f} (load average "
+              f"{run['load_average_after']:.2f})", flush=True)
         res = results(args, graph, device, load_start, runs, machine)
-        (args.out / "results.json").write_text(json.dumps(res, indent=1))  # after each method: nothing lost
+        # after each method: nothing lost
+        (args.out / "results.json").write_text(json.dumps(res, indent=1))
     text = table(res)
     print(text)
     (args.out / "results.json").write_text(json.dumps(res, indent=1))

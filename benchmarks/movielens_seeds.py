@@ -46,7 +46,8 @@ RECORD = HERE / "records" / "movielens_seeds.json"
 
 def summary(runs: list[dict], key: str) -> dict:
     values = [r[key] for r in runs]
-    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+    return {"mean": statistics.fmean(values),
+            "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
             "min": min(values), "max": max(values), "n": len(values)}
 
 
@@ -62,7 +63,8 @@ def main(argv=None) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ColdStartWarning)
         graph = build_movielens_graph(load_ratings())
-    train, val, test = (e.to(device) for e in (graph.split.train, graph.split.val, graph.split.test))
+    train, val, test = (e.to(device) for e in (graph.split.train, graph.split.val,
+                                               graph.split.test))
     adj = graph.train_adjacency("csr").to(device)
     cfg = TrainConfig()
     t_start = time.perf_counter()
@@ -74,34 +76,47 @@ def main(argv=None) -> dict:
         model = LightGCN(graph.num_users, graph.num_items, 64, layers).to(device)
         result = train_bpr(model, adj, train, val, replace(cfg, seed=seed), progress=False)
         m = evaluate_model(model, adj, test, [train, val], ks=(20,))
-        runs.append({"layers": layers, "seed": seed, "val_recall@20": result.best_val, "best_epoch": result.best_epoch,
+        runs.append({"layers": layers, "seed": seed, "val_recall@20": result.best_val,
+                     "best_epoch": result.best_epoch,
                      "epochs": result.epochs[-1], "seconds": round(result.seconds, 1),
                      "recall@20": m["recall@20"], "ndcg@20": m["ndcg@20"]})
-        print(f"layers {layers} seed {seed}: test Recall@20 {m['recall@20']:.4f} NDCG@20 {m['ndcg@20']:.4f} "
-              f"(best validation {result.best_val:.4f} at epoch {result.best_epoch}, {result.seconds:.0f} s)", flush=True)
-    baselines = {"popularity": evaluate_scores(popularity_scorer(train, graph.num_items), test, graph.num_items,
+        print(f"layers {layers} seed {seed}: test Recall@20 {m['recall@20']:.4f} NDCG@20 "
+              f"{m['ndcg@20']:.4f} "
+              f"(best validation {result.best_val:.4f} at epoch {result.best_epoch}, "
+              f"{result.seconds:.0f} s)", flush=True)
+    baselines = {"popularity": evaluate_scores(popularity_scorer(train, graph.num_items), test,
+                                               graph.num_items,
                                                [train, val], ks=(20,))}
-    val_recall = {lam: evaluate_scores(ease_scorer(train, graph.num_users, graph.num_items, lam), val,
-                                       graph.num_items, [train], ks=(20,))["recall@20"] for lam in EASE_LAMBDAS}
+    def ease(lam):
+        return ease_scorer(train, graph.num_users, graph.num_items, lam)
+
+    val_recall = {lam: evaluate_scores(ease(lam), val, graph.num_items, [train],
+                                       ks=(20,))["recall@20"] for lam in EASE_LAMBDAS}
     lam = max(val_recall, key=val_recall.get)
-    baselines[f"EASE (lambda {lam})"] = evaluate_scores(ease_scorer(train, graph.num_users, graph.num_items, lam),
-                                                        test, graph.num_items, [train, val], ks=(20,))
+    baselines[f"EASE (lambda {lam})"] = evaluate_scores(ease(lam), test, graph.num_items,
+                                                        [train, val], ks=(20,))
     models = {}
     for layers in sorted({r["layers"] for r in runs}):
         sel = [r for r in runs if r["layers"] == layers]
-        name = "MF-BPR (0 layers)" if layers == 0 else f"LightGCN ({layers} layer{'s' if layers > 1 else ''})"
-        models[name] = {k: summary(sel, k) for k in ("recall@20", "ndcg@20", "val_recall@20", "seconds")}
-    out = {"config": asdict(cfg), "device": str(device), "seeds": args.seeds, "layer_seeds": args.layer_seeds,
-           "command": "python benchmarks/movielens_seeds.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        plural = "s" if layers > 1 else ""
+        name = "MF-BPR (0 layers)" if layers == 0 else f"LightGCN ({layers} layer{plural})"
+        models[name] = {k: summary(sel, k) for k in ("recall@20", "ndcg@20", "val_recall@20",
+                                                     "seconds")}
+    out = {"config": asdict(cfg), "device": str(device), "seeds": args.seeds,
+           "layer_seeds": args.layer_seeds,
+           "command": "python benchmarks/movielens_seeds.py "
+                      + " ".join(argv if argv is not None else sys.argv[1:]),
            "machine": machine,
            "wall_seconds": round(time.perf_counter() - t_start, 1), "runs": runs, "models": models,
-           "baselines": {k: {"recall@20": v["recall@20"], "ndcg@20": v["ndcg@20"]} for k, v in baselines.items()}}
+           "baselines": {k: {"recall@20": v["recall@20"],
+                             "ndcg@20": v["ndcg@20"]} for k, v in baselines.items()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     print("\n| model | test Recall@20 | test NDCG@20 | seeds |\n|---|---:|---:|---:|")
     for name, s in models.items():
         r, n = s["recall@20"], s["ndcg@20"]
-        print(f"| {name} | {r['mean']:.4f} ± {r['sd']:.4f} | {n['mean']:.4f} ± {n['sd']:.4f} | {r['n']} |")
+        print(f"| {name} | {r['mean']:.4f} ± {r['sd']:.4f} | {n['mean']:.4f} ± {n['sd']:.4f} | "
+              f"{r['n']} |")
     for name, b in out["baselines"].items():
         print(f"| {name} | {b['recall@20']:.4f} | {b['ndcg@20']:.4f} | deterministic |")
     return out

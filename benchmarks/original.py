@@ -98,10 +98,12 @@ def convert_r_mat_edge_index_to_adj_mat_edge_index(input_edge_index: Tensor, num
 def convert_adj_mat_edge_index_to_r_mat_edge_index(input_edge_index: Tensor, num_users: int,
                                                    num_movies: int) -> Tensor:
     """Bidirectional ``edge_index`` → interactions, through a dense (N, N) matrix (the original
-    used ``SparseTensor(...).to_dense()``; ``torch.sparse_coo_tensor(...).to_dense()`` is the same)."""
+    used ``SparseTensor(...).to_dense()``; ``torch.sparse_coo_tensor(...).to_dense()`` is the
+    same)."""
     n = num_users + num_movies
     values = torch.ones(input_edge_index.shape[1], device=input_edge_index.device)
-    adj_mat = torch.sparse_coo_tensor(input_edge_index, values, (n, n), check_invariants=False).to_dense()
+    adj_mat = torch.sparse_coo_tensor(input_edge_index, values, (n, n),
+                                      check_invariants=False).to_dense()
     interact_mat = adj_mat[:num_users, num_users:]
     return interact_mat.to_sparse_coo().indices()
 
@@ -179,7 +181,8 @@ def train_step(model: OriginalLightGCN, optimizer, train_adj: Tensor, batch_size
     emb_final, emb_0 = model(train_adj)
     u, i, j = sample_mini_batch(batch_size, train_adj)
     u, i, j = u.to(emb_final.device), i.to(emb_final.device), j.to(emb_final.device)
-    loss = original_bpr_loss(emb_final[u], emb_0[u], emb_final[i], emb_0[i], emb_final[j], emb_0[j], lambda_val)
+    loss = original_bpr_loss(emb_final[u], emb_0[u], emb_final[i], emb_0[i], emb_final[j], emb_0[j],
+                             lambda_val)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -227,7 +230,8 @@ def get_metrics(user_embedding: Tensor, item_embedding: Tensor, input_edge_index
                 input_exclude_edge_indices: list[Tensor], k: int, num_users: int, num_movies: int):
     """The original ``get_metrics``: dense conversions of the bidirectional edge indices, Python
     lists for masking, a Python loop over users and ``x in list`` over tensor elements."""
-    edge_index = convert_adj_mat_edge_index_to_r_mat_edge_index(input_edge_index, num_users, num_movies)
+    edge_index = convert_adj_mat_edge_index_to_r_mat_edge_index(input_edge_index, num_users,
+                                                                num_movies)
     exclude_edge_indices = [convert_adj_mat_edge_index_to_r_mat_edge_index(e, num_users, num_movies)
                             for e in input_exclude_edge_indices]
     rating = torch.matmul(user_embedding, item_embedding.T)

@@ -3,7 +3,7 @@
     python benchmarks/reproduce_paper.py                      # the series' recipe, CPU
     python benchmarks/reproduce_paper.py --recipe paper --epochs 20
     python benchmarks/reproduce_paper.py --tune               # validation carved from train.txt
-    python benchmarks/reproduce_paper.py --tune --val-popularity 0.15   # ... favouring popular items as test.txt does
+    python benchmarks/reproduce_paper.py --tune --val-popularity 0.15   # ... as popular as test.txt
     python benchmarks/reproduce_paper.py --device cuda
 
 The paper's protocol (He et al., SIGIR 2020, Table 3): the authors' Gowalla split
@@ -66,27 +66,37 @@ PAPER = {"gowalla": {"recall@20": 0.1830, "ndcg@20": 0.1554}}
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="gowalla", choices=["gowalla", "yelp2018", "amazon-book"])
     p.add_argument("--recipe", default="series-gowalla", choices=sorted(RECIPES),
                    help="a preset of lightgcn_helpers.train.RECIPES (default series-gowalla)")
     p.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
-    p.add_argument("--eval-every", type=int, help="epochs between evaluations (default: the recipe's eval_every)")
+    p.add_argument("--eval-every", type=int,
+                   help="epochs between evaluations (default: the recipe's eval_every)")
     p.add_argument("--eval-epochs", default="", help="more epochs to evaluate at, e.g. 1,2,3")
-    p.add_argument("--tune", action="store_true", help="evaluate on a validation split carved from train.txt")
+    p.add_argument("--tune", action="store_true",
+                   help="evaluate on a validation split carved from train.txt")
     p.add_argument("--val-frac", type=float, default=0.2,
-                   help="share of train.txt held out with --tune (default 0.2, as RECIPES['series-gowalla'] was chosen)")
+                   help="share of train.txt held out with --tune (default 0.2, as "
+                        "RECIPES['series-gowalla'] was chosen)")
     p.add_argument("--val-popularity", type=float, metavar="EXP",
-                   help="with --tune: draw the validation share with probability proportional to (item's training "
-                        "degree)^EXP instead of uniformly (gowalla_splits.py shows which EXP matches test.txt)")
+                   help="with --tune: draw the validation share with probability proportional to "
+                        "(item's training "
+                        "degree)^EXP instead of uniformly (gowalla_splits.py shows which EXP "
+                        "matches test.txt)")
     p.add_argument("--alpha", metavar="A0,A1,A2,A3",
-                   help="LightGCN's layer weights (default 1/4 each, as the paper); the paper calls them a hyper-parameter")
-    p.add_argument("--minutes", type=float, help="stop after this much wall time (training + evaluation)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
+                   help="LightGCN's layer weights (default 1/4 each, as the paper); the paper "
+                        "calls them a hyper-parameter")
+    p.add_argument("--minutes", type=float,
+                   help="stop after this much wall time (training + evaluation)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a TrainConfig field, e.g. --set lr=0.01 --set batch_size=65536")
-    p.add_argument("--out", type=Path, help="JSON file to write (default benchmarks/results/<dataset>-<recipe>.json)")
+    p.add_argument("--out", type=Path,
+                   help="JSON file to write (default benchmarks/results/<dataset>-<recipe>.json)")
     p.add_argument("--quiet", action="store_true", help="print only the final table")
     return p.parse_args(argv)
 
@@ -101,7 +111,8 @@ def config_from(args) -> TrainConfig:
     for item in args.set:
         key, _, value = item.partition("=")
         if key not in fields:
-            raise SystemExit(f"--set {item}: TrainConfig has no field {key!r} (fields: {', '.join(fields)})")
+            raise SystemExit(f"--set {item}: TrainConfig has no field {key!r} (fields: "
+                             f"{', '.join(fields)})")
         default = getattr(TrainConfig(), key)
         if value == "None":
             parsed = None
@@ -127,8 +138,10 @@ def main(argv=None) -> dict:
     seed_everything(args.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ColdStartWarning)
-        graph = load_dataset(args.dataset).graph(val_frac=args.val_frac if args.tune else 0.0, seed=args.seed)
-        if args.val_popularity is not None:  # the validation share drawn again, favouring popular items
+        graph = load_dataset(args.dataset).graph(val_frac=args.val_frac if args.tune else 0.0,
+                                                 seed=args.seed)
+        # the validation share drawn again, favouring popular items
+        if args.val_popularity is not None:
             graph = popularity_validation(graph, args.val_frac, args.val_popularity, args.seed)
     part = "validation" if args.tune else "test"
     train = graph.split.train.to(device)
@@ -151,12 +164,15 @@ def main(argv=None) -> dict:
         m = evaluate_model(model, adj, target, [train], ks=(20,))
         eval_s = time.perf_counter() - t0
         eval_total[0] += eval_s
-        rec = {"epoch": epoch, "train_seconds": round(result.seconds, 2), "eval_seconds": round(eval_s, 2),
-               "wall_seconds": round(time.perf_counter() - t_start, 2), "loss": round(result.loss[-1], 6),
+        rec = {"epoch": epoch, "train_seconds": round(result.seconds, 2),
+               "eval_seconds": round(eval_s, 2),
+               "wall_seconds": round(time.perf_counter() - t_start,
+                                     2), "loss": round(result.loss[-1], 6),
                "recall@20": round(m["recall@20"], 5), "ndcg@20": round(m["ndcg@20"], 5)}
         trajectory.append(rec)
         say(f"epoch {epoch:4d}  loss {rec['loss']:.4f}  {part} Recall@20 {rec['recall@20']:.4f}  "
-            f"NDCG@20 {rec['ndcg@20']:.4f}  train {rec['train_seconds']:7.1f} s  eval {eval_s:5.1f} s  "
+            f"NDCG@20 {rec['ndcg@20']:.4f}  train {rec['train_seconds']:7.1f} s  eval "
+            f"{eval_s:5.1f} s  "
             f"wall {rec['wall_seconds'] / 60:5.1f} min")
         return args.minutes is not None and rec["wall_seconds"] > 60 * args.minutes
 
@@ -168,25 +184,33 @@ def main(argv=None) -> dict:
     out = {
         "load_at_end": load_average(),
         "dataset": args.dataset, "split": part, "val_popularity": args.val_popularity,
-        "alpha": [round(a, 6) for a in model.alpha.tolist()], "recipe": args.recipe, "config": asdict(cfg),
-        "command": "python benchmarks/reproduce_paper.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "alpha": [round(a, 6) for a in model.alpha.tolist()], "recipe": args.recipe,
+        "config": asdict(cfg),
+        "command": "python benchmarks/reproduce_paper.py "
+                   + " ".join(argv if argv is not None else sys.argv[1:]),
         "device": str(device), "machine": machine,
-        "graph": {"users": graph.num_users, "items": graph.num_items, "train": graph.split.sizes()[0],
+        "graph": {"users": graph.num_users, "items": graph.num_items,
+                  "train": graph.split.sizes()[0],
                   "evaluated": graph.split.sizes()[1 if args.tune else 2]},
         "paper": PAPER.get(args.dataset), "trajectory": trajectory, "final": final,
         "train_seconds": round(result.seconds, 1), "eval_seconds": round(eval_total[0], 1),
         "seconds_per_epoch": round(result.seconds / max(epochs_run, 1), 2),
         "wall_seconds": round(time.perf_counter() - t_wall, 1),
     }
-    path = args.out or HERE / "results" / f"{args.dataset}-{args.recipe}{'-tune' if args.tune else ''}.json"
+    tuned = "-tune" if args.tune else ""
+    path = args.out or HERE / "results" / f"{args.dataset}-{args.recipe}{tuned}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1) + "\n")
     paper = PAPER.get(args.dataset) or {}
-    print(f"\n| {args.dataset} ({part}) | Recall@20 | NDCG@20 | epochs | time |\n|---|---:|---:|---:|---:|")
+    print(f"\n| {args.dataset} ({part}) | Recall@20 | NDCG@20 | epochs | time "
+          "|\n|---|---:|---:|---:|---:|")
     if paper and not args.tune:
-        print(f"| LightGCN paper (3 layers, 64 dims) | {paper['recall@20']:.4f} | {paper['ndcg@20']:.4f} | ~1000 | |")
-    print(f"| this run, {args.recipe} recipe, {device} | {final['recall@20']:.4f} | {final['ndcg@20']:.4f} | "
-          f"{final['epoch']} | {out['wall_seconds'] / 60:.1f} min wall ({out['seconds_per_epoch']:.1f} s/epoch "
+        print(f"| LightGCN paper (3 layers, 64 dims) | {paper['recall@20']:.4f} | "
+              f"{paper['ndcg@20']:.4f} | ~1000 | |")
+    print(f"| this run, {args.recipe} recipe, {device} | {final['recall@20']:.4f} | "
+          f"{final['ndcg@20']:.4f} | "
+          f"{final['epoch']} | {out['wall_seconds'] / 60:.1f} min wall "
+          f"({out['seconds_per_epoch']:.1f} s/epoch "
           f"training, {out['eval_seconds']:.0f} s evaluating) |")
     print(f"\nwrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return out

@@ -46,6 +46,7 @@ from lightgcn_helpers.env import (  # noqa: E402
     time_calls,
 )
 from lightgcn_helpers.graph import (  # noqa: E402
+    ColdStartWarning,
     IdEncoder,
     bipartite_edge_index,
     build_movielens_graph,
@@ -58,10 +59,15 @@ from lightgcn_helpers.sampling import BPRSampler, contains, edge_keys  # noqa: E
 from lightgcn_helpers.train import TrainConfig, train_bpr  # noqa: E402
 
 import original  # noqa: E402  (benchmarks/original.py)
+from measured import fingerprint, marker  # noqa: E402  (benchmarks/measured.py)
 
 # torch_sparse and the original's sparse conversions trigger this once; it says nothing about speed.
 warnings.filterwarnings("ignore", message=".*Sparse invariant checks are implicitly disabled.*")
-warnings.filterwarnings("ignore", message=".*The given NumPy array is not writable.*")  # original.load_edges
+# original.load_edges
+warnings.filterwarnings("ignore", message=".*The given NumPy array is not writable.*")
+# The MovieLens split leaves a few users without a training edge (notebook 02, §6): said once by
+# notebook 02, not at every one of the benchmark's graph constructions.
+warnings.filterwarnings("ignore", category=ColdStartWarning)
 
 DIM, LAYERS, K = 64, 3, 20
 THRESHOLD = 3.5
@@ -80,7 +86,8 @@ MASK_TINY = (2_000, 500)
 
 # --- data ---------------------------------------------------------------------------
 
-def synthetic_ratings(num_users: int = 50, num_movies: int = 200, per_user: int = 30, seed: int = 0) -> pd.DataFrame:
+def synthetic_ratings(num_users: int = 50, num_movies: int = 200, per_user: int = 30,
+                      seed: int = 0) -> pd.DataFrame:
     """A small MovieLens-shaped ratings table (non-contiguous raw ids, half-star ratings)."""
     rng = np.random.default_rng(seed)
     movies = np.argsort(rng.random((num_users, num_movies)), axis=1)[:, :per_user].ravel()
@@ -103,7 +110,8 @@ def get_ratings(tiny: bool) -> pd.DataFrame:
 # --- measuring ----------------------------------------------------------------------
 
 def timed(fn, repeats: int, device, warmup: int = 1) -> dict:
-    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` runs (``env.time_calls``)."""
+    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` runs
+    (``env.time_calls``)."""
     times = time_calls(fn, repeats, warmup, device)
     return {"median": statistics.median(times), "times": times}
 
@@ -156,10 +164,12 @@ def child_main(args) -> int:
         users = (0.1 * torch.randn(nu, DIM, generator=gen)).to(device)
         items = (0.1 * torch.randn(ni, DIM, generator=gen)).to(device)
         train, val, test = (e.to(device) for e in (g.split.train, g.split.val, g.split.test))
-        bi = {name: bipartite_edge_index(e, nu) for name, e in (("train", train), ("val", val), ("test", test))}
+        bi = {name: bipartite_edge_index(e, nu) for name, e in (("train", train), ("val", val),
+                                                                ("test", test))}
         if stage == "eval_original":
             def run():
-                return original.get_metrics(users.clone(), items, bi["test"], [bi["train"], bi["val"]], K, nu, ni)
+                return original.get_metrics(users.clone(), items, bi["test"],
+                                            [bi["train"], bi["val"]], K, nu, ni)
         else:
             def run():
                 return evaluate_embeddings(users, items, test, [train, val], ks=(K,))
@@ -189,7 +199,8 @@ def child_main(args) -> int:
 
 def start_child(stage: str, args, device_for_stage: torch.device) -> subprocess.Popen:
     """Start a fresh process that runs one memory stage (see :func:`child_main`)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--device", str(device_for_stage)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--device",
+           str(device_for_stage)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     if args.tiny:
@@ -202,7 +213,8 @@ def finish_child(stage: str, proc: subprocess.Popen, device_for_stage: torch.dev
     if proc.returncode != 0:
         raise RuntimeError(f"memory child {stage!r} failed:\n{err[-3000:]}")
     res = json.loads(out.strip().splitlines()[-1])
-    res["mb"] = res.get("gpu_mb", res["rss_mb"]) if device_for_stage.type == "cuda" else res["rss_mb"]
+    res["mb"] = res.get("gpu_mb",
+                        res["rss_mb"]) if device_for_stage.type == "cuda" else res["rss_mb"]
     return res
 
 
@@ -223,15 +235,18 @@ class Bench:
         self.train = self.g.split.train.to(device)
         self.val = self.g.split.val.to(device)
         self.test = self.g.split.test.to(device)
-        self.train_ei = self.g.train_edge_index().to(device)  # bidirectional (2, 2E), as the original's
+        # bidirectional (2, 2E), as the original's
+        self.train_ei = self.g.train_edge_index().to(device)
         self.adj_csr = self.g.train_adjacency("csr").to(device)
         self.cfg = TrainConfig()
 
-    def row(self, stage, original_value, helpers_value, unit, target="", met=None, note="", ratio=None, key="",
+    def row(self, stage, original_value, helpers_value, unit, target="", met=None, note="",
+            ratio=None, key="",
             short=""):
         if ratio is None and original_value and helpers_value:
             ratio = original_value / helpers_value
-        self.rows.append({"key": key, "stage": stage, "original": original_value, "helpers": helpers_value,
+        self.rows.append({"key": key, "stage": stage, "original": original_value,
+                          "helpers": helpers_value,
                           "unit": unit, "ratio": ratio, "target": target, "met": met, "note": note,
                           "short": short or stage})
 
@@ -258,7 +273,8 @@ class Bench:
         self.checks["adjacency_identical"] = bool(torch.equal(o["train_adj"], h_adj))
         t_o = timed(lambda: original.load_edges(r, THRESHOLD), self.repeats, cpu)
         t_h = timed(helper_edges, self.repeats, cpu)
-        self.row("Edges from ratings (encode ids, keep rating ≥ 3.5)", t_o["median"], t_h["median"], "s",
+        self.row("Edges from ratings (encode ids, keep rating ≥ 3.5)", t_o["median"], t_h["median"],
+                 "s",
                  key="edges", short="edges from ratings",
                  note="original: dict mappings + loop over every rating")
 
@@ -271,16 +287,20 @@ class Bench:
                       "helpers: normalized sparse CSR Ã (more work)")
 
         t_o = timed(lambda: original.build_graph(r, THRESHOLD), self.slow_repeats, cpu)
-        t_h = timed(lambda: build_movielens_graph(r, THRESHOLD).train_adjacency("csr"), self.repeats, cpu)
+        t_h = timed(lambda: build_movielens_graph(r, THRESHOLD).train_adjacency("csr"),
+                    self.repeats, cpu)
         ratio = t_o["median"] / t_h["median"]
-        self.row("Graph construction total (ratings → training graph)", t_o["median"], t_h["median"], "s",
-                 target=f"≥ {TARGET_GRAPH_SPEEDUP:.0f}×", met=self.met(ratio >= TARGET_GRAPH_SPEEDUP),
+        self.row("Graph construction total (ratings → training graph)", t_o["median"],
+                 t_h["median"], "s",
+                 target=f"≥ {TARGET_GRAPH_SPEEDUP:.0f}×",
+                 met=self.met(ratio >= TARGET_GRAPH_SPEEDUP),
                  key="graph", short="graph construction",
                  note="edges + 80/10/10 split + training adjacency")
 
         self.memory_row("Graph construction, peak memory", "graph", torch.device("cpu"),
                         short="graph construction (memory)",
-                        target=f"< {TARGET_GRAPH_MB:.0f} MB", limit=TARGET_GRAPH_MB, key="graph_memory",
+                        target=f"< {TARGET_GRAPH_MB:.0f} MB", limit=TARGET_GRAPH_MB,
+                        key="graph_memory",
                         note="peak RSS above a fresh process's baseline")
 
     # 2. sampling ---------------------------------------------------------------------
@@ -301,27 +321,35 @@ class Bench:
         t_h = timed(helper, self.repeats, self.device)
         self.row(f"Sampling one batch of {batch:,}", t_o["median"], t_h["median"], "s",
                  key="sampling", short="sampling a batch",
-                 note="original: structured_negative_sampling over all 2E bidirectional edges per batch")
+                 note="original: structured_negative_sampling over all 2E bidirectional edges per "
+                      "batch")
 
         def invalid(u, j):
-            """Shares of invalid triples, from node ids (users < nu <= movies), for either sampler."""
+            """Shares of invalid triples, from node ids (users < nu <= movies), for either
+            sampler."""
             movie_as_user, user_as_neg = u >= nu, (j < nu) | (j >= nu + self.ni)
             real = ~movie_as_user & ~user_as_neg
             liked_neg = torch.zeros_like(real)
             liked_neg[real] = contains(keys, u[real], j[real] - nu, self.ni)
             return {"movie as user": movie_as_user, "user as negative": user_as_neg,
-                    "liked movie as negative": liked_neg, "any of these": movie_as_user | user_as_neg | liked_neg}
+                    "liked movie as negative": liked_neg,
+                    "any of these": movie_as_user | user_as_neg | liked_neg}
 
         u, _, j = (torch.cat(x) for x in zip(*sampled_o))
         hu, _, hj = (torch.cat(x) for x in zip(*sampled_h))  # movie indices NOT offset by num_users
         inv_o, inv_h = invalid(u, j), invalid(hu, hj + nu)
-        shares = {k: (inv_o[k].float().mean().item(), inv_h[k].float().mean().item()) for k in inv_o}
-        self.extra["invalid_sample_shares"] = {k: {"original": a, "helpers": b} for k, (a, b) in shares.items()}
-        self.extra["invalid_samples_checked"] = {"original": int(u.numel()), "helpers": int(hu.numel())}
+        shares = {k: (inv_o[k].float().mean().item(),
+                      inv_h[k].float().mean().item()) for k in inv_o}
+        self.extra["invalid_sample_shares"] = {k: {"original": a, "helpers": b}
+                                               for k, (a, b) in shares.items()}
+        self.extra["invalid_samples_checked"] = {"original": int(u.numel()),
+                                                 "helpers": int(hu.numel())}
         for name, (a, b) in shares.items():
-            self.row(f"Invalid samples: {name}", 100 * a, 100 * b, "%", ratio=float("nan"), key=f"invalid_{name}",
+            self.row(f"Invalid samples: {name}", 100 * a, 100 * b, "%", ratio=float("nan"),
+                     key=f"invalid_{name}",
                      short="invalid samples",
-                     note=f"share of the {u.numel():,} (original) / {hu.numel():,} (helpers) sampled triples")
+                     note=f"share of the {u.numel():,} (original) / {hu.numel():,} (helpers) "
+                          "sampled triples")
 
     # 3. propagation backends ------------------------------------------------------------
     def propagation(self):
@@ -356,7 +384,8 @@ class Bench:
             backends.append(("torch_sparse SparseTensor (helpers' LightGCN)", st))
         else:
             self.extra["sparse_tensor_skipped"] = "torch-sparse is not installed"
-            self.row("Propagation: torch_sparse SparseTensor", t_o["median"], None, "s", ratio=float("nan"),
+            self.row("Propagation: torch_sparse SparseTensor", t_o["median"], None, "s",
+                     ratio=float("nan"),
                      key="prop", note="skipped: torch-sparse is not installed",
                      short="propagation: torch_sparse SparseTensor")
 
@@ -368,7 +397,8 @@ class Bench:
             with torch.no_grad():
                 diff = (ref.propagate_embeddings(adj) - expected).abs().max().item()
             self.checks["propagation_max_abs_diff"][name] = diff
-            self.row(f"Propagation, {LAYERS} layers fwd+bwd: {name}", t_o["median"], t_h["median"], "s",
+            self.row(f"Propagation, {LAYERS} layers fwd+bwd: {name}", t_o["median"], t_h["median"],
+                     "s",
                      key="prop", note="vs the original MessagePassing (gcn_norm every forward)",
                      short="propagation: " + name.split(" (")[0])
 
@@ -385,7 +415,8 @@ class Bench:
         with torch.no_grad():
             diff = (pyg.get_embedding(self.train_ei) - expected).abs().max().item()
             self.checks["propagation_max_abs_diff"]["PyG LightGCN"] = diff
-        self.row(f"Propagation, {LAYERS} layers fwd+bwd: PyG nn.models.LightGCN", t_o["median"], t_h["median"], "s",
+        self.row(f"Propagation, {LAYERS} layers fwd+bwd: PyG nn.models.LightGCN", t_o["median"],
+                 t_h["median"], "s",
                  key="prop", note="get_embedding(edge_index)",
                  short="propagation: PyG LightGCN")
 
@@ -414,27 +445,35 @@ class Bench:
         model = LightGCN(nu, ni, DIM, LAYERS).to(dev)
         cfg_1024 = replace(self.cfg, epochs=1, batch_size=original.BATCH_SIZE)
         cfg_nb = replace(self.cfg, epochs=1)
-        t_1024 = timed(lambda: train_bpr(model, self.adj_csr, self.train, None, cfg_1024, progress=False),
+        t_1024 = timed(lambda: train_bpr(model, self.adj_csr, self.train, None, cfg_1024,
+                                         progress=False),
                        self.slow_repeats, self.device)
-        t_nb = timed(lambda: train_bpr(model, self.adj_csr, self.train, None, cfg_nb, progress=False),
+        t_nb = timed(lambda: train_bpr(model, self.adj_csr, self.train, None, cfg_nb,
+                                       progress=False),
                      self.repeats, self.device)
         self.model = model
-        self.row(f"One epoch, batch {original.BATCH_SIZE:,} ({batches} batches{mark})", orig_epoch, t_1024["median"], "s",
+        self.row(f"One epoch, batch {original.BATCH_SIZE:,} ({batches} batches{mark})", orig_epoch,
+                 t_1024["median"], "s",
                  key="epoch_1024", short=f"epoch, batch {original.BATCH_SIZE}",
                  note=f"original-style: {how}; helpers: train_bpr, CSR, same batch size")
         ratio = orig_epoch / t_nb["median"]
         nb_batches = math.ceil(n_train / cfg_nb.batch_size)
-        self.row(f"One epoch at the notebooks' settings (batch {cfg_nb.batch_size:,}, {nb_batches} batches; "
+        self.row(f"One epoch at the notebooks' settings (batch {cfg_nb.batch_size:,}, {nb_batches} "
+                 "batches; "
                  f"original: batch {original.BATCH_SIZE:,}{mark})",
                  orig_epoch, t_nb["median"], "s", target=f"≥ {TARGET_EPOCH_SPEEDUP:.0f}×",
                  met=self.met(ratio >= TARGET_EPOCH_SPEEDUP), key="epoch",
                  short=f"epoch, notebooks' batch {cfg_nb.batch_size}",
                  note=f"original-style at batch {original.BATCH_SIZE:,}, {how}")
-        cpu_note = "" if dev.type == "cpu" else " (target is for the 2-core CPU; this run is on a GPU)"
-        self.row("Epoch time at the notebooks' settings", None, t_nb["median"], "s", ratio=float("nan"),
-                 target=f"≤ {TARGET_EPOCH_SECONDS} s", met=self.met(t_nb["median"] <= TARGET_EPOCH_SECONDS),
+        cpu_note = ("" if dev.type == "cpu"
+                    else " (target is for the 2-core CPU; this run is on a GPU)")
+        self.row("Epoch time at the notebooks' settings", None, t_nb["median"], "s",
+                 ratio=float("nan"),
+                 target=f"≤ {TARGET_EPOCH_SECONDS} s",
+                 met=self.met(t_nb["median"] <= TARGET_EPOCH_SECONDS),
                  key="epoch_abs",
-                 note=f"on {os.cpu_count()} CPU core(s), {torch.get_num_threads()} torch thread(s){cpu_note}")
+                 note=f"on {os.cpu_count()} CPU core(s), {torch.get_num_threads()} torch "
+                      f"thread(s){cpu_note}")
 
     # 5. evaluation -----------------------------------------------------------------------
     def evaluation(self):
@@ -444,21 +483,26 @@ class Bench:
             users, items = self.model(self.adj_csr)
         parts = (("train", self.train), ("val", self.val), ("test", self.test))
         bi = {n: bipartite_edge_index(e, nu) for n, e in parts}
-        res_o = original.get_metrics(users.clone(), items, bi["test"], [bi["train"], bi["val"]], K, nu, ni)
+        res_o = original.get_metrics(users.clone(), items, bi["test"], [bi["train"], bi["val"]], K,
+                                     nu, ni)
         res_h = evaluate_embeddings(users, items, self.test, [self.train, self.val], ks=(K,))
         self.checks["evaluation_original_vs_helpers"] = {
             "original": dict(zip((f"recall@{K}", f"precision@{K}", f"ndcg@{K}"), res_o)),
             "helpers": {k: v for k, v in res_h.items() if k != "users"},
         }
-        t_o = timed(lambda: original.get_metrics(users.clone(), items, bi["test"], [bi["train"], bi["val"]], K, nu, ni),
+        t_o = timed(lambda: original.get_metrics(users.clone(), items, bi["test"],
+                                                 [bi["train"], bi["val"]], K, nu, ni),
                     self.slow_repeats, self.device)
-        t_h = timed(lambda: evaluate_embeddings(users, items, self.test, [self.train, self.val], ks=(K,)),
+        t_h = timed(lambda: evaluate_embeddings(users, items, self.test, [self.train, self.val],
+                                                ks=(K,)),
                     self.repeats, self.device)
-        self.row(f"Full-ranking evaluation, all test users (@{K})", t_o["median"], t_h["median"], "s",
+        self.row(f"Full-ranking evaluation, all test users (@{K})", t_o["median"], t_h["median"],
+                 "s",
                  key="eval", short="evaluation",
                  note="original get_metrics: dense conversions, Python loops; masks train+val")
         where = "GPU allocated" if self.device.type == "cuda" else "RSS"
-        self.memory_row("Full-ranking evaluation, peak memory", "eval", self.device, key="eval_memory",
+        self.memory_row("Full-ranking evaluation, peak memory", "eval", self.device,
+                        key="eval_memory",
                         short="evaluation (memory)",
                         note=f"peak {where} above a fresh process's baseline")
 
@@ -467,14 +511,16 @@ class Bench:
         """Masking the seen movies of every user, chunk by chunk, as full-ranking evaluation does:
         the previous helpers' scan of all excluded interactions per chunk (reference below)
         versus the per-user index built once (``_fast.ExcludedIndex``, used by ``topk_items``: the
-        excluded movies of all users gathered in one vectorized pass, a contiguous slice per chunk)."""
+        excluded movies of all users gathered in one vectorized pass, a contiguous slice per
+        chunk)."""
         dev = self.device
         nu, ni = MASK_TINY if self.args.tiny else (MASK_USERS, MASK_ITEMS)
         g = torch.Generator().manual_seed(0)
         train = torch.stack([torch.arange(nu).repeat_interleave(MASK_PER_USER),
                              torch.randint(0, ni, (nu * MASK_PER_USER,), generator=g)]).to(dev)
         val = torch.stack([torch.arange(nu), torch.randint(0, ni, (nu,), generator=g)]).to(dev)
-        exclude, users = [train, val], torch.randperm(nu, generator=g).to(dev)  # every user, in random order
+        # every user, in random order
+        exclude, users = [train, val], torch.randperm(nu, generator=g).to(dev)
         chunks = [(i, users[i:i + MASK_CHUNK]) for i in range(0, nu, MASK_CHUNK)]
         buf = torch.zeros(MASK_CHUNK, ni, device=dev)  # stands in for a chunk's scores
 
@@ -511,12 +557,16 @@ class Bench:
         self.checks["masking_identical"] = same
         t_o = timed(run_scan, self.slow_repeats, dev)
         t_h = timed(run_indexed, self.repeats, dev)
-        self.extra["masking_graph"] = {"users": nu, "movies": ni, "excluded": int(train.shape[1] + val.shape[1]),
+        self.extra["masking_graph"] = {"users": nu, "movies": ni,
+                                       "excluded": int(train.shape[1] + val.shape[1]),
                                        "chunk_size": MASK_CHUNK, "chunks": len(chunks)}
-        self.row(f"Evaluation masking, {nu:,} users × {ni:,} movies ({len(chunks)} chunks of {MASK_CHUNK:,})",
+        self.row(f"Evaluation masking, {nu:,} users × {ni:,} movies ({len(chunks)} chunks of "
+                 f"{MASK_CHUNK:,})",
                  t_o["median"], t_h["median"], "s", key="eval_masking", short="evaluation masking",
-                 note=f"synthetic: {MASK_PER_USER} training + 1 validation movies per user masked in every chunk; "
-                      f"original: the previous helpers' scan of all {int(train.shape[1] + val.shape[1]):,} "
+                 note=f"synthetic: {MASK_PER_USER} training + 1 validation movies per user masked "
+                      "in every chunk; "
+                      "original: the previous helpers' scan of all "
+                      f"{int(train.shape[1] + val.shape[1]):,} "
                       f"excluded pairs per chunk; helpers: per-user index built once (topk_items)")
 
     # memory: one fresh child process per (stage, implementation), run after all timings ----
@@ -529,7 +579,8 @@ class Bench:
         """Run the memory children after every timing (so they do not disturb one), two at a
         time: each reports its own peak, so running them side by side changes no number."""
         for row, prefix, device, limit in self.memory_jobs:
-            procs = {impl: start_child(f"{prefix}_{impl}", self.args, device) for impl in ("original", "helpers")}
+            procs = {impl: start_child(f"{prefix}_{impl}", self.args,
+                                       device) for impl in ("original", "helpers")}
             res = {impl: finish_child(f"{prefix}_{impl}", p, device) for impl, p in procs.items()}
             row["original"], row["helpers"] = res["original"]["mb"], res["helpers"]["mb"]
             row["ratio"] = row["original"] / row["helpers"] if row["helpers"] else None
@@ -539,7 +590,8 @@ class Bench:
 
     def run(self):
         stages = [("graph construction", self.graph), ("sampling", self.sampling),
-                  ("propagation", self.propagation), ("training epoch", self.epoch), ("evaluation", self.evaluation),
+                  ("propagation", self.propagation), ("training epoch", self.epoch), ("evaluation",
+                                                                                      self.evaluation),
                   ("evaluation masking", self.masking),
                   ("peak memory (child processes)", self.measure_memory)]
         bar = tqdm(stages, desc="benchmarks", disable=quiet_progress(), leave=False)
@@ -582,7 +634,8 @@ def markdown_table(rows: list[dict]) -> str:
         met = "" if r["met"] is None else ("yes" if r["met"] else "**no**")
         if r["target"] and r["met"] is None:
             met = "n/a (--tiny)"
-        lines.append(f"| {r['stage']} | {fmt_value(r['original'], r['unit'])} | {fmt_value(r['helpers'], r['unit'])} "
+        lines.append(f"| {r['stage']} | {fmt_value(r['original'], r['unit'])} | "
+                     f"{fmt_value(r['helpers'], r['unit'])} "
                      f"| {fmt_ratio(r['ratio'])} | {r['target']} | {met} |")
     notes, seen = [], set()
     for r in rows:
@@ -603,7 +656,8 @@ def save_chart(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [r for r in rows if r["ratio"] is not None and not math.isnan(r["ratio"]) and r["ratio"] > 0]
+    shown = [r for r in rows
+             if r["ratio"] is not None and not math.isnan(r["ratio"]) and r["ratio"] > 0]
     labels = [r["short"] for r in shown][::-1]
     ratios = [r["ratio"] for r in shown][::-1]
     colors = ["tab:orange" if r["unit"] == "MB" else "tab:blue" for r in shown][::-1]
@@ -629,12 +683,15 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=5,
                    help="timed repeats per measurement, after one warm-up (default 5; "
                    "multi-second original stages use at most 3)")
-    p.add_argument("--tiny", action="store_true", help="small synthetic data, a few seconds; numbers mean nothing")
+    p.add_argument("--tiny", action="store_true",
+                   help="small synthetic data, a few seconds; numbers mean nothing")
     p.add_argument("--orig-batches", type=int, default=5,
-                   help="batches of the original-style loop timed per repeat, extrapolated to an epoch (default 5)")
+                   help="batches of the original-style loop timed per repeat, extrapolated to an "
+                        "epoch (default 5)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch.set_num_threads(N) before measuring (default: PyTorch's choice)")
-    p.add_argument("--out", type=Path, default=HERE / "results", help="output folder (default benchmarks/results)")
+    p.add_argument("--out", type=Path, default=HERE / "results",
+                   help="output folder (default benchmarks/results)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.repeats < 1:
@@ -669,21 +726,28 @@ def main(argv=None) -> int:
 
     table = markdown_table(bench.rows)
     cfg = asdict(bench.cfg)
-    settings = ", ".join(f"{k}={cfg[k]}" for k in ("batch_size", "lr", "l2_lambda", "num_negatives", "hard_negatives", "lr_decay")
+    settings = ", ".join(f"{k}={cfg[k]}" for k in ("batch_size", "lr", "l2_lambda", "num_negatives",
+                                                   "hard_negatives", "lr_decay")
                          if k in cfg)
     data_desc = "synthetic --tiny ratings" if args.tiny else "MovieLens ml-latest-small"
-    header = (f"Data: {data_desc} ({len(ratings):,} ratings; {bench.nu:,} users, {bench.ni:,} movies, "
+    header = (f"Data: {data_desc} ({len(ratings):,} ratings; {bench.nu:,} users, {bench.ni:,} "
+              "movies, "
               f"{bench.train.shape[1]:,} training edges). Device: {device}. "
-              f"CPU: {info['cpu_model']}, {info['nproc']} core(s), {info['torch_threads']} torch thread(s); "
+              f"CPU: {info['cpu_model']}, {info['nproc']} core(s), {info['torch_threads']} torch "
+              "thread(s); "
               f"torch {info['torch']}, "
-              f"torch_geometric {info['torch_geometric']}. Median of {args.repeats} repeat(s) after a warm-up "
+              f"torch_geometric {info['torch_geometric']}. Median of {args.repeats} repeat(s) "
+              "after a warm-up "
               f"(multi-second original stages: {bench.slow_repeats}). "
               f"Notebook settings read from TrainConfig(): {settings}. "
               f"Load average {load_start:.2f} at start, {load_end:.2f} at end"
-              + (" — PROVISIONAL: the machine was busy, timings are noisy." if provisional else "."))
+              + (" — PROVISIONAL: the machine was busy, timings are noisy." if provisional
+                 else "."))
     print(header)
     print()
     print(table)
+    print()
+    print(marker("run_benchmarks"))
     print()
     print("Checks: " + json.dumps(bench.checks, default=float))
     if "sparse_tensor_skipped" in bench.extra:
@@ -697,9 +761,11 @@ def main(argv=None) -> int:
               "data": {"ratings": len(ratings), "users": bench.nu, "movies": bench.ni,
                        "train_edges": int(bench.train.shape[1])},
               "load_average": {"start": load_start, "end": load_end, "provisional": provisional},
-              "elapsed_s": elapsed, "rows": bench.rows, "checks": bench.checks, "extra": bench.extra}
+              "elapsed_s": elapsed, "rows": bench.rows, "checks": bench.checks,
+              "extra": bench.extra, "measured_code": fingerprint("run_benchmarks")}
     (args.out / "results.json").write_text(json.dumps(result, indent=2, default=float))
-    (args.out / "table.md").write_text(header + "\n\n" + table + "\n")
+    # the marker travels with the table (tests/test_benchmark_tables.py)
+    (args.out / "table.md").write_text(f"{header}\n\n{table}\n\n{marker('run_benchmarks')}\n")
     save_chart(bench.rows, args.out / "speedups.png")
     print(f"Wrote results.json, table.md and speedups.png to {args.out} in {elapsed:.0f} s.")
     return 0

@@ -2,10 +2,10 @@
 memory against the number of training interactions.
 
     python benchmarks/scaling.py                        # CPU: Gowalla subsamples + synthetic graphs
-    python benchmarks/scaling.py --record               # ... and copy the result to benchmarks/records/
+    python benchmarks/scaling.py --record               # ... and copy it to benchmarks/records/
     python benchmarks/scaling.py --sizes 0.1M,1M,10M --no-gowalla
     python benchmarks/scaling.py --device cuda          # the same code on a GPU
-    python benchmarks/scaling.py --tiny                 # a few small synthetic graphs, seconds (smoke test)
+    python benchmarks/scaling.py --tiny                 # small synthetic graphs, seconds (smoke)
 
 Graphs (the x axis is always the number of *training* interactions):
 
@@ -98,16 +98,20 @@ from run_benchmarks import LOAD_LIMIT, _reset_peak_rss, _status_kb  # noqa: E402
 DIM, LAYERS, K = 64, 3, 20
 GOWALLA = {"train": 810_128, "test": 217_242, "users": 29_858, "items": 40_981,
            "max_user_degree": 811, "max_item_degree": 1_415}
-# Synthetic graphs: power-law exponents = MLE tail exponents (degree >= 20) of Gowalla's training degrees
+# Synthetic graphs: power-law exponents = MLE tail exponents (degree >= 20) of Gowalla's training
+# degrees
 GAMMA_USER, GAMMA_ITEM, TAIL_KMIN = 2.45, 2.58, 20
-KMIN_USER, KMIN_ITEM = 8.0, 7.0  # Gowalla's smallest degrees (the paper's 10-core filter, before its split)
+# Gowalla's smallest degrees (the paper's 10-core filter, before its split)
+KMIN_USER, KMIN_ITEM = 8.0, 7.0
 TEST_SHARE = GOWALLA["test"] / (GOWALLA["train"] + GOWALLA["test"])  # 0.211
 USER_DEGREE = (GOWALLA["train"] + GOWALLA["test"]) / GOWALLA["users"]  # 34.4 interactions per user
 ITEM_DEGREE = (GOWALLA["train"] + GOWALLA["test"]) / GOWALLA["items"]  # 25.1 per item
-DEFAULT_SIZES = "0.1M,0.3M,1M,3M,10M,20M,30M,50M,70M"  # those predicted above the memory budget are skipped
+# those predicted above the memory budget are skipped
+DEFAULT_SIZES = "0.1M,0.3M,1M,3M,10M,20M,30M,50M,70M"
 TINY_SIZES = "3k,10k,30k"
 SWAP_SAFETY_GB = 1.5  # the watchdog kills a child when the machine has less available than this
-MARGIN_GB = 3.0  # a graph runs only when its predicted peak leaves this much of what is available now
+# a graph runs only when its predicted peak leaves this much of what is available now
+MARGIN_GB = 3.0
 
 
 # --- graphs ---------------------------------------------------------------------------
@@ -128,7 +132,8 @@ def human(n: float) -> str:
     return f"{n:.0f}"
 
 
-def truncated_pareto(n: int, gamma: float, kmin: float, kmax: float, gen: torch.Generator) -> torch.Tensor:
+def truncated_pareto(n: int, gamma: float, kmin: float, kmax: float,
+                     gen: torch.Generator) -> torch.Tensor:
     """``n`` weights with density ∝ w^-gamma on [kmin, kmax] (inverse CDF, float64)."""
     a = gamma - 1.0
     lo, hi = kmin ** -a, max(kmax, kmin * 1.0001) ** -a
@@ -136,7 +141,8 @@ def truncated_pareto(n: int, gamma: float, kmin: float, kmax: float, gen: torch.
     return (lo - u * (lo - hi)) ** (-1.0 / a)
 
 
-def synthetic_interactions(train: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+def synthetic_interactions(train: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int,
+                                                               int]:
     """A power-law bipartite graph with ``train`` training interactions (see the module
     docstring): ``(train_edges (2, train), test_edges (2, ~0.27·train), users, items)``,
     ids compacted to the nodes with a training interaction, test pairs of other nodes dropped.
@@ -145,7 +151,8 @@ def synthetic_interactions(train: int, seed: int = 0) -> tuple[torch.Tensor, tor
     total = int(round(train / (1 - TEST_SHARE)))
     n_users, n_items = max(2, round(total / USER_DEGREE)), max(2, round(total / ITEM_DEGREE))
     if total > 0.5 * n_users * n_items:
-        raise ValueError(f"{train} interactions are too many for a sparse graph of {n_users} x {n_items}")
+        raise ValueError(f"{train} interactions are too many for a sparse graph of {n_users} x "
+                         f"{n_items}")
     w_user = truncated_pareto(n_users, GAMMA_USER, KMIN_USER,
                               GOWALLA["max_user_degree"] / GOWALLA["items"] * n_items, gen)
     w_item = truncated_pareto(n_items, GAMMA_ITEM, KMIN_ITEM,
@@ -157,16 +164,22 @@ def synthetic_interactions(train: int, seed: int = 0) -> tuple[torch.Tensor, tor
     keys = torch.empty(0, dtype=torch.long)
     while keys.numel() < total:  # a few rounds: the first draws ~10 % extra for the duplicates
         m = int((total - keys.numel()) * 1.1) + 100
-        u = torch.searchsorted(cdf_user, torch.rand(m, generator=gen, dtype=torch.float64)).clamp_(max=n_users - 1)
-        i = torch.searchsorted(cdf_item, torch.rand(m, generator=gen, dtype=torch.float64)).clamp_(max=n_items - 1)
+        u = torch.searchsorted(cdf_user,
+                               torch.rand(m, generator=gen,
+                                          dtype=torch.float64)).clamp_(max=n_users - 1)
+        i = torch.searchsorted(cdf_item,
+                               torch.rand(m, generator=gen,
+                                          dtype=torch.float64)).clamp_(max=n_items - 1)
         u.mul_(n_items).add_(i)
         del i
         keys = torch.unique(torch.cat([keys, u]))
         del u
-    keys = keys[torch.randperm(keys.numel(), generator=gen)[:total]]  # random order; first `train` = training
+    # random order; first `train` = training
+    keys = keys[torch.randperm(keys.numel(), generator=gen)[:total]]
     users, items = keys // n_items, keys % n_items
     del keys
-    return compact(torch.stack([users[:train], items[:train]]), torch.stack([users[train:], items[train:]]),
+    return compact(torch.stack([users[:train], items[:train]]),
+                   torch.stack([users[train:], items[train:]]),
                    n_users, n_items)
 
 
@@ -185,7 +198,8 @@ def compact(train: torch.Tensor, test: torch.Tensor, n_users: int, n_items: int)
 
 
 def gowalla_subsample(frac: float, seed: int = 0):
-    """Gowalla's training interactions, ``frac`` of them kept uniformly (see the module docstring)."""
+    """Gowalla's training interactions, ``frac`` of them kept uniformly (see the module
+    docstring)."""
     from lightgcn_helpers.datasets import load_dataset
     from lightgcn_helpers.graph import ColdStartWarning
 
@@ -195,7 +209,8 @@ def gowalla_subsample(frac: float, seed: int = 0):
     train, test = g.split.train, g.split.test
     if frac < 1:
         n = int(round(frac * train.shape[1]))
-        idx = torch.randperm(train.shape[1], generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        idx = torch.randperm(train.shape[1],
+                             generator=torch.Generator().manual_seed(seed))[:n].sort().values
         train = train[:, idx]
     return compact(train, test, g.num_users, g.num_items)
 
@@ -206,14 +221,18 @@ def fit_gowalla_power_law() -> dict:
     percentiles next to those of a synthetic graph of the same size."""
     train, _, nu, ni = gowalla_subsample(1.0)
     syn, _, su, si = synthetic_interactions(GOWALLA["train"], seed=0)
-    out = {"kmin_tail": TAIL_KMIN, "constants": {"gamma_user": GAMMA_USER, "gamma_item": GAMMA_ITEM}}
+    out = {"kmin_tail": TAIL_KMIN,
+           "constants": {"gamma_user": GAMMA_USER, "gamma_item": GAMMA_ITEM}}
     q = [1, 10, 25, 50, 75, 90, 99, 99.9]
-    for side, row, n, srow, sn in (("user", train[0], nu, syn[0], su), ("item", train[1], ni, syn[1], si)):
+    for side, row, n, srow, sn in (("user", train[0], nu, syn[0], su),
+                                   ("item", train[1], ni, syn[1], si)):
         deg = torch.bincount(row, minlength=n).double().numpy()
         tail = deg[deg >= TAIL_KMIN]
-        out[f"gamma_{side}_fit"] = round(float(1 + tail.size / np.log(tail / (TAIL_KMIN - 0.5)).sum()), 3)
+        fit = 1 + tail.size / np.log(tail / (TAIL_KMIN - 0.5)).sum()
+        out[f"gamma_{side}_fit"] = round(float(fit), 3)
         sdeg = torch.bincount(srow, minlength=sn).double().numpy()
-        out[f"{side}_degree_percentiles"] = {"q": q, "gowalla": np.percentile(deg, q).round(1).tolist(),
+        out[f"{side}_degree_percentiles"] = {"q": q,
+                                             "gowalla": np.percentile(deg, q).round(1).tolist(),
                                              "synthetic": np.percentile(sdeg, q).round(1).tolist()}
         out[f"{side}_count"] = {"gowalla": n, "synthetic": sn}
     return out
@@ -282,7 +301,8 @@ def _storage_bytes(tensors) -> int:
     """Bytes of the distinct storages behind ``tensors`` (sparse CSR: its three parts)."""
     seen, total = set(), 0
     for t in tensors:
-        parts = (t.crow_indices(), t.col_indices(), t.values()) if t.layout == torch.sparse_csr else (t,)
+        parts = (t.crow_indices(), t.col_indices(),
+                 t.values()) if t.layout == torch.sparse_csr else (t,)
         for p in parts:
             st = p.untyped_storage()
             if st.data_ptr() not in seen:
@@ -300,7 +320,8 @@ def child(spec: dict) -> dict:
 
     gc.collect()
     base_kb = _status_kb("VmRSS")
-    out = {"spec": spec, "empty_child_mb": _mb(base_kb), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+    out = {"spec": spec, "empty_child_mb": _mb(base_kb),
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
            "threads": torch.get_num_threads()}
     device = pick_device(spec.get("device"))
     cuda = device.type == "cuda"
@@ -322,11 +343,13 @@ def child(spec: dict) -> dict:
     gc.collect()
     eval_users = torch.unique(test[0])
     out.update({"users": nu, "items": ni, "nodes": nu + ni, "train_interactions": train.shape[1],
-                "test_interactions": test.shape[1], "eval_users": eval_users.numel(), "nnz": adj.values().numel(),
+                "test_interactions": test.shape[1], "eval_users": eval_users.numel(),
+                "nnz": adj.values().numel(),
                 "bytes": {"embedding": _nbytes(model.embedding.weight),
                           "adjacency": _nbytes(adj.crow_indices(), adj.col_indices(), adj.values()),
                           "train_edges": _nbytes(train), "test_edges": _nbytes(test)},
-                "setup_peak_mb": above(_status_kb("VmHWM")), "data_rss_mb": above(_status_kb("VmRSS"))})
+                "setup_peak_mb": above(_status_kb("VmHWM")),
+                "data_rss_mb": above(_status_kb("VmRSS"))})
 
     def phase_start():
         gc.collect()
@@ -365,8 +388,8 @@ def child(spec: dict) -> dict:
     u1 = _usage()
     del batches
     # one more step (untimed), with every tensor counted: the memory the same step needs on a GPU
-    resident = _storage_bytes([*model.parameters(), adj, train, test, sampler.keys,
-                               *(v for st in opt.state.values() for v in st.values() if torch.is_tensor(v))])
+    moments = [v for st in opt.state.values() for v in st.values() if torch.is_tensor(v)]
+    resident = _storage_bytes([*model.parameters(), adj, train, test, sampler.keys, *moments])
     gc.collect()
     with TensorBytes() as tally:
         batches = sampler.epoch_shared(cfg.batch_size, cfg.num_negatives)  # its permutation counts
@@ -375,7 +398,8 @@ def child(spec: dict) -> dict:
     out["tensor_mb"] = {"resident": resident / 1e6, "train_step_peak": tally.peak / 1e6,
                         "train_total": (resident + tally.peak) / 1e6}
     mean_step = float(np.mean(times[1:])) if len(times) > 1 else times[0]
-    out.update({"first_step_seconds": times[0], "step_seconds": mean_step, "steps_timed": len(times) - 1,
+    out.update({"first_step_seconds": times[0], "step_seconds": mean_step,
+                "steps_timed": len(times) - 1,
                 "steps_per_epoch": steps_per_epoch,
                 "epoch_extrapolated_seconds": times[0] + (steps_per_epoch - 1) * mean_step,
                 "steps_cpu_seconds": (u1["user"] - u0["user"]) + (u1["sys"] - u0["sys"])})
@@ -383,7 +407,8 @@ def child(spec: dict) -> dict:
     phase_end("train", ok)
 
     if out["epoch_extrapolated_seconds"] <= spec["max_epoch_seconds"]:
-        model = LightGCN(nu, ni, DIM, LAYERS).to(device)  # a fresh model: its first epoch, symmetry check included
+        # a fresh model: its first epoch, symmetry check included
+        model = LightGCN(nu, ni, DIM, LAYERS).to(device)
         ok = phase_start()
         t0 = time.perf_counter()
         res = train_bpr(model, adj, train, None, cfg, progress=False)
@@ -398,7 +423,8 @@ def child(spec: dict) -> dict:
     n_eval, n_items = eval_users.numel(), ni
     full = n_eval * n_items <= spec["full_eval_max"]
     sample_n = min(spec["eval_users"], n_eval)
-    pick = eval_users[torch.randperm(n_eval, generator=torch.Generator().manual_seed(0))[:sample_n].to(device)]
+    pick = eval_users[torch.randperm(n_eval,
+                                     generator=torch.Generator().manual_seed(0))[:sample_n].to(device)]
     sub = test[:, torch.isin(test[0], pick)]
     ok = phase_start()
     if full:
@@ -408,7 +434,8 @@ def child(spec: dict) -> dict:
         out["eval_measured_seconds"] = time.perf_counter() - t0
         out["recall@20"], out["ndcg@20"] = m["recall@20"], m["ndcg@20"]
         phase_end("eval", ok)
-    if not full or n_eval >= 2 * sample_n:  # sampled users, extrapolated (a check where the full one ran)
+    # sampled users, extrapolated (a check where the full one ran)
+    if not full or n_eval >= 2 * sample_n:
         with torch.no_grad():
             t0 = time.perf_counter()
             model(adj)
@@ -418,8 +445,10 @@ def child(spec: dict) -> dict:
         m = evaluate_model(model, adj, sub, [train], ks=(K,))
         sync()
         t_sample = time.perf_counter() - t0
-        out.update({"eval_propagation_seconds": prop, "eval_sample_users": sample_n, "eval_sample_seconds": t_sample,
-                    "eval_extrapolated_seconds": prop + max(t_sample - prop, 0.0) * n_eval / sample_n})
+        out.update({"eval_propagation_seconds": prop, "eval_sample_users": sample_n,
+                    "eval_sample_seconds": t_sample,
+                    "eval_extrapolated_seconds": prop + max(t_sample - prop,
+                                                            0.0) * n_eval / sample_n})
         if not full:
             out["recall@20"], out["ndcg@20"] = m["recall@20"], m["ndcg@20"]
             phase_end("eval", ok)
@@ -435,7 +464,8 @@ def child(spec: dict) -> dict:
     out["peak_mb"] = max((p for p in peaks if p is not None), default=None)
     out["peak_process_mb"] = _mb(_status_kb("VmHWM"))
     if cuda:
-        out["peak_cuda_mb"] = max(out.get(k, 0.0) for k in ("train_peak_cuda_mb", "epoch_peak_cuda_mb",
+        out["peak_cuda_mb"] = max(out.get(k, 0.0) for k in ("train_peak_cuda_mb",
+                                                            "epoch_peak_cuda_mb",
                                                              "eval_peak_cuda_mb"))
     return out
 
@@ -460,11 +490,13 @@ def run_child(spec: dict, kill_gb: float | None, timeout: float) -> dict:
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=ROOT)
     import threading
 
     box: dict = {}
-    reader = threading.Thread(target=lambda: box.update(zip(("out", "err"), proc.communicate())), daemon=True)
+    reader = threading.Thread(target=lambda: box.update(zip(("out", "err"), proc.communicate())),
+                              daemon=True)
     reader.start()
     start, peak_seen, killed = time.time(), 0.0, None
     load = [load_average()]
@@ -487,17 +519,20 @@ def run_child(spec: dict, kill_gb: float | None, timeout: float) -> dict:
     load.append(load_average())
     loads = [x for x in load if x is not None]
     info = {"wall_seconds": time.time() - start, "watchdog_peak_rss_gb": peak_seen,
-            "load_max": max(loads, default=None), "load_mean": float(np.mean(loads)) if loads else None}
+            "load_max": max(loads,
+                            default=None), "load_mean": float(np.mean(loads)) if loads else None}
     if killed:
         return {"spec": spec, "failed": f"killed: {killed}", **info}
     if proc.returncode:
         err = box.get("err", "").strip()
         last = err.splitlines()[-1] if err else ""
-        return {"spec": spec, "failed": f"exit code {proc.returncode}: {last}", "stderr": err[-3000:], **info}
+        return {"spec": spec, "failed": f"exit code {proc.returncode}: {last}",
+                "stderr": err[-3000:], **info}
     try:
         res = json.loads(box["out"].strip().splitlines()[-1])
     except (KeyError, IndexError, json.JSONDecodeError):
-        return {"spec": spec, "failed": f"no result line; stderr: {box.get('err', '')[-2000:]}", **info}
+        return {"spec": spec, "failed": f"no result line; stderr: {box.get('err', '')[-2000:]}",
+                **info}
     return {**res, **info}
 
 
@@ -556,9 +591,12 @@ def gpu_estimate(rows: list[dict]) -> dict | None:
     largest = max(syn, key=lambda r: r["train_interactions"])
     by = largest["bytes"]
     ctx_mb = 500.0  # the CUDA context and kernels: on the device, outside max_memory_allocated
-    res = {"method": "tensors counted on the CPU (TorchDispatchMode over one training step and one evaluation; "
-                     "resident tensors by their storage sizes), fitted as a + b·E over synthetic graphs; "
-                     f"+ {ctx_mb / 1e3:.1f} GB for the CUDA context. An estimate: cuSPARSE workspaces and the "
+    res = {"method": "tensors counted on the CPU (TorchDispatchMode over one training step and one "
+                     "evaluation; "
+                     "resident tensors by their storage sizes), fitted as a + b·E over synthetic "
+                     "graphs; "
+                     f"+ {ctx_mb / 1e3:.1f} GB for the CUDA context. An estimate: cuSPARSE "
+                     "workspaces and the "
                      "caching allocator's rounding and fragmentation are not counted.",
            "tensor_fit_intercept_mb": a, "tensor_bytes_per_interaction": b * 1e6,
            "cpu_rss_fit_intercept_mb": ra, "cpu_rss_bytes_per_interaction": rb * 1e6,
@@ -566,15 +604,17 @@ def gpu_estimate(rows: list[dict]) -> dict | None:
            "largest_measured": {
                "train_interactions": largest["train_interactions"], "nodes": largest["nodes"],
                "tensor_mb": largest["tensor_mb"], "cpu_peak_rss_mb": largest["peak_mb"],
-               "parts_mb": {"embedding": by["embedding"] / 1e6, "embedding + Adam moments": 3 * by["embedding"] / 1e6,
+               "parts_mb": {"embedding": by["embedding"] / 1e6,
+                            "embedding + Adam moments": 3 * by["embedding"] / 1e6,
                             "adjacency (CSR)": by["adjacency"] / 1e6,
                             "train + test edges": (by["train_edges"] + by["test_edges"]) / 1e6},
-               "tensor_bytes_per_node": largest["tensor_mb"]["train_total"] * 1e6 / largest["nodes"],
+               "tensor_bytes_per_node": largest["tensor_mb"]["train_total"] * 1e6
+               / largest["nodes"],
                "tensor_bytes_per_interaction": largest["tensor_mb"]["train_total"] * 1e6
                / largest["train_interactions"]}}
     res["gpu_gb_needed"] = {human(e): (a + b * e + ctx_mb) / 1e3 for e in (1e6, 1e7, 1e8)}
-    res["gpu_max_interactions"] = ({f"{gb} GB": max((gb * 1e3 - ctx_mb - a) / b, 0.0) for gb in (24, 40, 80, 141)}
-                                   if b > 0 else None)
+    res["gpu_max_interactions"] = ({f"{gb} GB": max((gb * 1e3 - ctx_mb - a) / b, 0.0)
+                                    for gb in (24, 40, 80, 141)} if b > 0 else None)
     return res
 
 
@@ -600,7 +640,8 @@ def tensor_need(r: dict) -> float:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| Graph | Training interactions | Users | Items | Step | Epoch | Evaluation | Peak memory (RSS) "
+    lines = ["| Graph | Training interactions | Users | Items | Step | Epoch | Evaluation | Peak "
+             "memory (RSS) "
              "| RSS bytes / interaction | Tensors (GPU estimate) | Load |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -612,19 +653,23 @@ def markdown_table(rows: list[dict]) -> str:
         cuda = f" (CUDA measured: {fmt_mb(r['peak_cuda_mb'])})" if r.get("peak_cuda_mb") else ""
         ep = (f"{fmt_s(r['epoch_seconds'])} ({r['steps_per_epoch']:,} steps"
               f"{', extrapolated' if r['epoch_is_extrapolated'] else ''})")
-        sampled = f", extrapolated from {r['eval_sample_users']:,}" if r["eval_is_extrapolated"] else ""
+        sampled = (f", extrapolated from {r['eval_sample_users']:,}" if r["eval_is_extrapolated"]
+                   else "")
         ev = (f"{fmt_s(r['eval_seconds'])} ({r['eval_users']:,} users"
               f"{sampled})")
         lines.append(
-            f"| {name} | {r['train_interactions']:,} | {r['users']:,} | {r['items']:,} | {fmt_s(r['step_seconds'])} "
-            f"| {ep} | {ev} | {fmt_mb(r['peak_mb'])} | {r['peak_mb'] * 1e6 / r['train_interactions']:,.0f} "
+            f"| {name} | {r['train_interactions']:,} | {r['users']:,} | {r['items']:,} | "
+            f"{fmt_s(r['step_seconds'])} "
+            f"| {ep} | {ev} | {fmt_mb(r['peak_mb'])} | "
+            f"{r['peak_mb'] * 1e6 / r['train_interactions']:,.0f} "
             f"| {fmt_mb(tensor_need(r))}{cuda} | {r['load_mean']:.1f} |")
     return "\n".join(lines)
 
 
 def slopes_text(f: dict) -> str:
     out = []
-    for series, label in (("synthetic", "synthetic power-law graphs"), ("gowalla", "Gowalla subsamples")):
+    for series, label in (("synthetic", "synthetic power-law graphs"),
+                          ("gowalla", "Gowalla subsamples")):
         parts = []
         for key, name in METRICS:
             s = f.get(series, {}).get(key)
@@ -649,31 +694,38 @@ def save_plot(rows: list[dict], f: dict, path: Path) -> None:
     panels = (("epoch_seconds", "step_seconds", "Time per training epoch", "seconds"),
               ("eval_seconds", None, "Full-ranking evaluation", "seconds"),
               ("peak_mb", None, "Peak memory (above empty process)", "MB"))
-    styles = {"synthetic": ("o", "C0", "synthetic power-law"), "gowalla": ("s", "C1", "Gowalla subsample")}
+    styles = {"synthetic": ("o", "C0", "synthetic power-law"),
+              "gowalla": ("s", "C1", "Gowalla subsample")}
     for ax, (key, key2, title, unit) in zip(axes, panels):
         for series, (marker, color, label) in styles.items():
             pts = [r for r in measured(rows) if r["spec"]["source"] == series]
             if not pts:
                 continue
-            extrap_key = {"epoch_seconds": "epoch_is_extrapolated", "eval_seconds": "eval_is_extrapolated"}.get(key)
+            extrap_key = {"epoch_seconds": "epoch_is_extrapolated",
+                          "eval_seconds": "eval_is_extrapolated"}.get(key)
             for extrap in (False, True):
                 sel = [r for r in pts if bool(extrap_key and r[extrap_key]) == extrap]
                 if sel:
-                    ax.loglog([r["train_interactions"] for r in sel], [r[key] for r in sel], marker, color=color,
+                    ax.loglog([r["train_interactions"] for r in sel], [r[key] for r in sel], marker,
+                              color=color,
                               mfc="none" if extrap else color, ms=7, ls="none",
                               label=f"{label}{' (extrapolated)' if extrap else ''}")
             s = f.get(series, {}).get(key)
             if s:
                 xs = np.array(s["x_range"])
-                ax.loglog(xs, 10 ** (s["intercept"] + s["slope"] * np.log10(xs)), "-", color=color, lw=1,
+                ax.loglog(xs, 10 ** (s["intercept"] + s["slope"] * np.log10(xs)), "-", color=color,
+                          lw=1,
                           label=f"fit {label.split()[0]}: slope {s['slope']:.2f}")
             if key == "peak_mb" and series == "synthetic":
-                st = loglog_slope([r["train_interactions"] for r in pts], [tensor_need(r) for r in pts])
-                ax.loglog([r["train_interactions"] for r in pts], [tensor_need(r) for r in pts], "^", color="C3",
-                          ms=6, label="tensors (GPU estimate)" + (f", slope {st['slope']:.2f}" if st else ""))
+                st = loglog_slope([r["train_interactions"] for r in pts],
+                                  [tensor_need(r) for r in pts])
+                slope = f", slope {st['slope']:.2f}" if st else ""
+                ax.loglog([r["train_interactions"] for r in pts], [tensor_need(r) for r in pts],
+                          "^", color="C3", ms=6, label="tensors (GPU estimate)" + slope)
             if key2 and series == "synthetic":
                 s2 = f.get(series, {}).get(key2)
-                ax.loglog([r["train_interactions"] for r in pts], [r[key2] for r in pts], "^", color="C2", ms=6,
+                ax.loglog([r["train_interactions"] for r in pts], [r[key2] for r in pts], "^",
+                          color="C2", ms=6,
                           label="one step" + (f" (slope {s2['slope']:.2f})" if s2 else ""))
         ax.set_title(title)
         ax.set_xlabel("training interactions")
@@ -692,27 +744,39 @@ def save_plot(rows: list[dict], f: dict, path: Path) -> None:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", help=f"synthetic graphs' training interactions (default {DEFAULT_SIZES}; "
+    p.add_argument("--sizes",
+                   help=f"synthetic graphs' training interactions (default {DEFAULT_SIZES}; "
                                    f"--tiny: {TINY_SIZES})")
-    p.add_argument("--gowalla-fracs", default="0.1,0.25,0.5,1", help="Gowalla subsamples (default 0.1,0.25,0.5,1)")
+    p.add_argument("--gowalla-fracs", default="0.1,0.25,0.5,1",
+                   help="Gowalla subsamples (default 0.1,0.25,0.5,1)")
     p.add_argument("--no-gowalla", action="store_true", help="synthetic graphs only")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     p.add_argument("--recipe", default="series-gowalla",
-                   help="training settings: a key of lightgcn_helpers.train.RECIPES (default series-gowalla)")
-    p.add_argument("--steps", type=int, default=3, help="training steps timed after the first (default 3)")
+                   help="training settings: a key of lightgcn_helpers.train.RECIPES (default "
+                        "series-gowalla)")
+    p.add_argument("--steps", type=int, default=3,
+                   help="training steps timed after the first (default 3)")
     p.add_argument("--max-epoch-seconds", type=float, default=240.0,
-                   help="also run a real train_bpr epoch when the extrapolated one is below this (default 240)")
-    p.add_argument("--eval-users", type=int, default=2000, help="test users sampled for large graphs (default 2000)")
+                   help="also run a real train_bpr epoch when the extrapolated one is below this "
+                        "(default 240)")
+    p.add_argument("--eval-users", type=int, default=2000,
+                   help="test users sampled for large graphs (default 2000)")
     p.add_argument("--full-eval-max", type=float, default=3e9,
                    help="evaluate all test users when users x items is at most this (default 3e9)")
     p.add_argument("--mem-budget-gb", type=float,
-                   help="skip graphs predicted above this peak (default: 75 %% of the memory available at the start)")
-    p.add_argument("--child-timeout", type=float, default=3600.0, help="seconds before a child is killed")
-    p.add_argument("--tiny", action="store_true", help="a few small synthetic graphs in seconds (smoke test)")
-    p.add_argument("--out", type=Path, default=HERE / "results", help="folder for scaling.json/.md/.png")
+                   help="skip graphs predicted above this peak (default: 75 %% of the memory "
+                        "available at the start)")
+    p.add_argument("--child-timeout", type=float, default=3600.0,
+                   help="seconds before a child is killed")
+    p.add_argument("--tiny", action="store_true",
+                   help="a few small synthetic graphs in seconds (smoke test)")
+    p.add_argument("--out", type=Path, default=HERE / "results",
+                   help="folder for scaling.json/.md/.png")
     p.add_argument("--record", action="store_true", help="copy the outputs to benchmarks/records/")
-    p.add_argument("--resume", type=Path, help="a previous scaling.json: its measured graphs (same names, device "
-                                               "and training settings) are kept instead of run again (e.g. after an interruption)")
+    p.add_argument("--resume", type=Path,
+                   help="a previous scaling.json: its measured graphs (same names, device "
+                                               "and training settings) are kept instead of run "
+                                               "again (e.g. after an interruption)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -725,34 +789,44 @@ def main(argv=None) -> dict:
     device = pick_device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available here")
-    sizes = [parse_size(s) for s in (args.sizes or (TINY_SIZES if args.tiny else DEFAULT_SIZES)).split(",") if s]
-    fracs = [] if (args.tiny or args.no_gowalla) else [float(f) for f in args.gowalla_fracs.split(",") if f]
+    size_list = args.sizes or (TINY_SIZES if args.tiny else DEFAULT_SIZES)
+    sizes = [parse_size(s) for s in size_list.split(",") if s]
+    fracs = ([] if (args.tiny or args.no_gowalla)
+             else [float(f) for f in args.gowalla_fracs.split(",") if f])
     avail = _mem_available_gb()
     budget = args.mem_budget_gb or (0.75 * avail if avail else 16.0)
     common = {"device": str(device), "steps": 1 if args.tiny else args.steps,
-              "max_epoch_seconds": args.max_epoch_seconds, "eval_users": 50 if args.tiny else args.eval_users,
+              "max_epoch_seconds": args.max_epoch_seconds,
+              "eval_users": 50 if args.tiny else args.eval_users,
               "full_eval_max": args.full_eval_max, "progress": False}
     if args.recipe not in RECIPES:
-        raise SystemExit(f"--recipe {args.recipe!r}: lightgcn_helpers.train.RECIPES has {', '.join(RECIPES)}")
+        raise SystemExit(f"--recipe {args.recipe!r}: lightgcn_helpers.train.RECIPES has "
+                         f"{', '.join(RECIPES)}")
     # several steps per epoch on the tiny graphs
     config = replace(RECIPES[args.recipe], epochs=1, **({"batch_size": 2048} if args.tiny else {}))
     common["config"] = asdict(config)
     specs = [{"source": "gowalla", "frac": f, "name": f"Gowalla {f:.0%}", **common} for f in fracs]
-    specs += [{"source": "synthetic", "train": n, "name": f"synthetic {human(n)}", **common} for n in sorted(sizes)]
+    specs += [{"source": "synthetic", "train": n, "name": f"synthetic {human(n)}",
+               **common} for n in sorted(sizes)]
     command = "python benchmarks/scaling.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    res = {"command": command, "machine": {**machine_info(device), "mem_available_gb_at_start": avail},
-           "env": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE (set for the children)")},
+    res = {"command": command,
+           "machine": {**machine_info(device), "mem_available_gb_at_start": avail},
+           "env": {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY",
+                                                     "PASSIVE (set for the children)")},
            "tiny": args.tiny, "mem_budget_gb": budget, "recipe": args.recipe,
            "config": common["config"],
-           "synthetic_model": {"gamma_user": GAMMA_USER, "gamma_item": GAMMA_ITEM, "kmin_user": KMIN_USER,
-                               "kmin_item": KMIN_ITEM, "test_share": TEST_SHARE, "user_degree": USER_DEGREE,
+           "synthetic_model": {"gamma_user": GAMMA_USER, "gamma_item": GAMMA_ITEM,
+                               "kmin_user": KMIN_USER, "kmin_item": KMIN_ITEM,
+                               "test_share": TEST_SHARE, "user_degree": USER_DEGREE,
                                "item_degree": ITEM_DEGREE, "tail_kmin": TAIL_KMIN}}
     args.out.mkdir(parents=True, exist_ok=True)
-    say = (lambda *a: None) if quiet_progress() else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    say = (lambda *a: None) if quiet_progress() else (lambda msg: print(msg, file=sys.stderr,
+                                                                        flush=True))
     if fracs:
         say("fitting power-law exponents on Gowalla ...")
         res["synthetic_model"]["fit_check"] = fit_gowalla_power_law()
-    res["empty_child_mb"] = None  # each child's own resident size after its imports, before any data
+    # each child's own resident size after its imports, before any data
+    res["empty_child_mb"] = None
     previous = {}
     if args.resume:
         try:
@@ -760,9 +834,11 @@ def main(argv=None) -> dict:
         except (OSError, json.JSONDecodeError) as err:
             raise SystemExit(f"--resume {args.resume}: cannot read it ({err})") from None
         if old_run.get("tiny") != args.tiny:
-            raise SystemExit(f"--resume {args.resume}: it was {'' if old_run.get('tiny') else 'not '}a --tiny run")
+            raise SystemExit(f"--resume {args.resume}: it was "
+                             f"{'' if old_run.get('tiny') else 'not '}a --tiny run")
         previous = {r["spec"]["name"]: r for r in old_run.get("graphs", [])
-                    if "failed" not in r and not r.get("skipped") and r["spec"].get("device") == str(device)
+                    if "failed" not in r and not r.get("skipped")
+                    and r["spec"].get("device") == str(device)
                     and r.get("config") == common["config"]}
         res["resumed_from"] = {"path": str(args.resume), "command": old_run.get("command"),
                                "graphs": sorted(previous)}
@@ -779,10 +855,13 @@ def main(argv=None) -> dict:
             predicted = (fit[0] + fit[1] * spec["train"]) / 1e3 + (res["empty_child_mb"] or 0) / 1e3
             spec["predicted_peak_gb"] = predicted
             now = _mem_available_gb()
-            allowed = min(budget, now - MARGIN_GB) if now is not None else budget  # others' use counts too
+            # others' use counts too
+            allowed = min(budget, now - MARGIN_GB) if now is not None else budget
             if predicted > allowed:
-                rows.append({"spec": spec, "skipped": f"skipped: predicted peak {predicted:.1f} GB > "
-                                                      f"{allowed:.1f} GB allowed (budget {budget:.1f} GB, "
+                rows.append({"spec": spec,
+                             "skipped": f"skipped: predicted peak {predicted:.1f} GB > "
+                                                      f"{allowed:.1f} GB allowed (budget "
+                                                      f"{budget:.1f} GB, "
                                                       f"{now:.1f} GB available now)"})
                 say(rows[-1]["skipped"])
                 continue
@@ -799,10 +878,12 @@ def main(argv=None) -> dict:
         if "failed" in r:
             say(f"{spec['name']} failed: {r['failed'][:300]}")
         else:
-            say(f"{spec['name']}: epoch {fmt_s(r['epoch_seconds'])}, eval {fmt_s(r['eval_seconds'])}, "
+            say(f"{spec['name']}: epoch {fmt_s(r['epoch_seconds'])}, eval "
+                f"{fmt_s(r['eval_seconds'])}, "
                 f"peak {fmt_mb(r['peak_mb'])}, load {r['load_mean']:.1f}")
         res["graphs"] = rows
-        (args.out / "scaling.json").write_text(json.dumps(res, indent=1) + "\n")  # partial results survive
+        # partial results survive
+        (args.out / "scaling.json").write_text(json.dumps(res, indent=1) + "\n")
     bar.close()
     res["graphs"] = rows
     res["machine"]["load_at_end"] = load_average()
@@ -816,20 +897,23 @@ def main(argv=None) -> dict:
     if syn:
         top = max(syn, key=lambda r: r["train_interactions"])
         res["largest_trained"] = {k: top.get(k) for k in (
-            "train_interactions", "users", "items", "nnz", "step_seconds", "steps_per_epoch", "epoch_seconds",
-            "epoch_is_extrapolated", "eval_seconds", "eval_is_extrapolated", "peak_mb", "setup_peak_mb")}
+            "train_interactions", "users", "items", "nnz", "step_seconds", "steps_per_epoch",
+            "epoch_seconds", "epoch_is_extrapolated", "eval_seconds", "eval_is_extrapolated",
+            "peak_mb", "setup_peak_mb")}
     checks = []
     for r in ok:
         if r.get("epoch_measured_seconds") and r["steps_per_epoch"] > 1:
             checks.append({"graph": r["spec"]["name"], "what": "epoch: extrapolated / measured",
                            "ratio": r["epoch_extrapolated_seconds"] / r["epoch_measured_seconds"]})
         if r.get("eval_measured_seconds") and r.get("eval_extrapolated_seconds"):
-            checks.append({"graph": r["spec"]["name"], "what": "evaluation: extrapolated / measured",
+            checks.append({"graph": r["spec"]["name"],
+                           "what": "evaluation: extrapolated / measured",
                            "ratio": r["eval_extrapolated_seconds"] / r["eval_measured_seconds"]})
     res["extrapolation_checks"] = checks
     table = markdown_table(rows)
     slopes = slopes_text(res["fits"])
-    flag = (f"PROVISIONAL: the 1-minute load average reached {res['load_max']:.1f} (> {LOAD_LIMIT}) during the run"
+    flag = (f"PROVISIONAL: the 1-minute load average reached {res['load_max']:.1f} (> "
+            f"{LOAD_LIMIT}) during the run"
             if res["provisional"] else f"load average at most {res['load_max']}")
     text = "\n".join([table, "", slopes, "", flag])
     print(text)
@@ -839,12 +923,15 @@ def main(argv=None) -> dict:
         t = res["largest_trained"]
         print(f"largest synthetic graph trained: {t['train_interactions']:,} interactions, step "
               f"{fmt_s(t['step_seconds'])}, epoch {fmt_s(t['epoch_seconds'])}"
-              f"{' (extrapolated)' if t['epoch_is_extrapolated'] else ''}, peak {fmt_mb(t['peak_mb'])}")
+              f"{' (extrapolated)' if t['epoch_is_extrapolated'] else ''}, peak "
+              f"{fmt_mb(t['peak_mb'])}")
     if res["gpu_estimate"]:
         g = res["gpu_estimate"]
-        print(f"memory per training interaction: CPU peak RSS {g['cpu_rss_bytes_per_interaction']:.0f} B "
+        print("memory per training interaction: CPU peak RSS "
+              f"{g['cpu_rss_bytes_per_interaction']:.0f} B "
               f"(+ {g['cpu_rss_fit_intercept_mb']:.0f} MB); tensors (the GPU estimate) "
-              f"{g['tensor_bytes_per_interaction']:.0f} B (+ {g['tensor_fit_intercept_mb']:.0f} MB)")
+              f"{g['tensor_bytes_per_interaction']:.0f} B "
+              f"(+ {g['tensor_fit_intercept_mb']:.0f} MB)")
         print("GPU memory needed (estimate): " + ", ".join(f"{k} interactions {v:.1f} GB"
                                                            for k, v in g["gpu_gb_needed"].items()))
     (args.out / "scaling.json").write_text(json.dumps(res, indent=1) + "\n")

@@ -42,17 +42,20 @@ a crashed kernel. ml-latest-small needs ~0.13 GB, ml-1m ~0.8 GB (:func:`ease_mem
 
 
 class EaseMemoryError(MemoryError):
-    """:func:`ease_scores` would need more memory than its ``max_bytes`` allows."""
+    """:func:`ease_scores` would need more memory than its ``max_bytes`` allows. Derived in
+    notebook 06, §4."""
 
 
 def popularity_scorer(train_edges: Tensor, num_items: int) -> Callable[[Tensor], Tensor]:
-    """``score_fn(users) -> (B, num_items)``: each item's number of training likes."""
+    """``score_fn(users) -> (B, num_items)``: each item's number of training likes. Derived in
+    notebook 06, §4."""
     counts = torch.bincount(train_edges[1], minlength=num_items).float()
     return lambda users: counts.to(users.device).expand(users.numel(), -1)
 
 
 def ease_memory_bytes(num_users: int, num_items: int) -> int:
-    """Estimated peak bytes of :func:`ease_scores` for a ``num_users × num_items`` data set:
+    """Estimated peak bytes of :func:`ease_scores` for a ``num_users × num_items`` data set
+    (derived in notebook 06, §4):
 
     * ``2 · 8 · U · I``: the dense interaction matrix ``X`` in float64 and one float64
       ``U × I`` product (``M X`` on the Woodbury path, ``X B`` on the items × items path);
@@ -77,7 +80,8 @@ class EaseFit:
     """A fitted EASE model in float64 (see the module docstring): ``x``, the training users'
     0/1 rows (``U × I``), and either ``mx`` = ``M X`` and ``diag_p`` (Woodbury, ``U ≤ I``) or
     the item-item weights ``b`` (``I × I``). :meth:`scores` scores any 0/1 rows, including
-    users who were not in ``X`` (fold-in, :class:`lightgcn_helpers.foldin.EaseFoldIn`)."""
+    users who were not in ``X`` (fold-in, :class:`lightgcn_helpers.foldin.EaseFoldIn`).
+    Derived in notebook 06, §4 (fold-in: notebook 07, §4)."""
 
     def __init__(self, rows: Tensor, cols: Tensor, num_users: int, num_items: int, lam: float):
         self.lam = float(lam)
@@ -92,8 +96,10 @@ class EaseFit:
             del g
             self.mx = m @ x  # = X P
             del m
-            # diag(XᵀMX)_j = Σ_u X_uj (M X)_uj: X is 0/1, so a sum over the interactions (no U × I temporary)
-            xmx = torch.zeros(num_items, dtype=x.dtype, device=x.device).index_add_(0, cols, self.mx[rows, cols])
+            # diag(XᵀMX)_j = Σ_u X_uj (M X)_uj: X is 0/1, so a sum over the interactions
+            # (no U × I temporary)
+            xmx = torch.zeros(num_items, dtype=x.dtype, device=x.device)
+            xmx.index_add_(0, cols, self.mx[rows, cols])
             self.diag_p = (1.0 - xmx) / self.lam
         else:  # items × items: P = (XᵀX + λ I)⁻¹, B = I - P diag(1/diag(P))
             g = x.T @ x
@@ -136,9 +142,10 @@ def _check_ease_memory(num_users: int, num_items: int,
     if max_bytes is not None and need > max_bytes:
         raise EaseMemoryError(
             f"EASE on {num_users:,} users × {num_items:,} items needs about {_gb(need)} "
-            f"(dense float64 users × items matrices and a {min(num_users, num_items):,}² inverse), more than "
-            f"max_bytes={_gb(max_bytes)}. Keep fewer users or items (e.g. the most active users and "
-            f"the most popular items), or, on a machine with enough memory, raise max_bytes "
+            f"(dense float64 users × items matrices and a {min(num_users, num_items):,}² "
+            f"inverse), more than max_bytes={_gb(max_bytes)}. Keep fewer users or items (e.g. the "
+            f"most active users and the most popular items), or, on a machine with enough memory, "
+            f"raise max_bytes "
             f"(max_bytes=None skips this check).")
 
 
@@ -151,14 +158,17 @@ def ease_scores(train_edges: Tensor, num_users: int, num_items: int, lam: float 
     as many users as items, else ``items × items`` (see the module docstring). Before
     allocating anything, the peak memory is estimated with :func:`ease_memory_bytes`; above
     ``max_bytes`` (default :data:`EASE_MAX_BYTES`, 8 GB; ``None``: no check) an
-    :class:`EaseMemoryError` says how much it would need and what to do.
+    :class:`EaseMemoryError` says how much it would need and what to do. Derived in notebook
+    06, §4.
     """
-    return EaseFit.from_edges(train_edges, num_users, num_items, lam, max_bytes).training_scores().float()
+    fit = EaseFit.from_edges(train_edges, num_users, num_items, lam, max_bytes)
+    return fit.training_scores().float()
 
 
 def ease_scorer(train_edges: Tensor, num_users: int, num_items: int, lam: float = EASE_LAMBDA,
                 max_bytes: int | None = EASE_MAX_BYTES) -> Callable[[Tensor], Tensor]:
-    """``score_fn(users) -> (B, num_items)`` from :func:`ease_scores` (computed once)."""
+    """``score_fn(users) -> (B, num_items)`` from :func:`ease_scores` (computed once). Derived
+    in notebook 06, §4."""
     scores = ease_scores(train_edges, num_users, num_items, lam, max_bytes)
     return lambda users: scores[users.to(scores.device)]
 

@@ -180,7 +180,8 @@ def _read_marker(folder: Path) -> dict:
 
 
 def _marker_value(remote: RemoteFile, path: Path) -> str:
-    """What the marker remembers of a verified file: its bytes' sha256 and the checksums it passed."""
+    """What the marker remembers of a verified file: its bytes' sha256 and the checksums it
+    passed."""
     return f"{sha256_of(path)} {remote.fingerprint()}"
 
 
@@ -235,7 +236,8 @@ def _download(remote: RemoteFile, target: Path, timeout: float) -> None:
     except ValueError as exc:  # pooch: the sha256 of the download does not match
         raise DataError(f"Checksum mismatch for the download of {remote.name} from {remote.url}: "
                         f"{exc}\n"
-                        f"The corrupt download has been removed; nothing was kept. Run again later, "
+                        "The corrupt download has been removed; nothing was kept. Run again "
+                        "later, "
                         f"or {by_hand}") from None
     except OSError as exc:
         raise DataError(f"Could not write {target} ({exc}). Check the folder's permissions and "
@@ -309,7 +311,8 @@ def fetch_archive(remote: RemoteFile, data_dir: Path | str | None = None, folder
     zip_path = fetch_file(remote, root, timeout)  # verified (or downloaded and verified)
     marker = dest / ".verified"  # the sha256 of the archive this folder was extracted from
     digest = sha256_of(zip_path)
-    if marker.is_file() and marker.read_text().strip() == digest and all((dest / f).is_file() for f in required):
+    complete = all((dest / f).is_file() for f in required)
+    if marker.is_file() and marker.read_text().strip() == digest and complete:
         return dest
     _extract_zip(zip_path, dest)
     missing = [f for f in required if not (dest / f).is_file()]
@@ -339,7 +342,8 @@ def _read_text_table(path: Path, sep: str, header, encoding: str) -> pd.DataFram
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"Could not parse {path.name}: {exc}. Check the separator (sep={sep!r}) "
                         "and "
-                        f"the encoding (encoding={encoding!r}; MovieLens' older files are 'latin-1').") from None
+                        f"the encoding (encoding={encoding!r}; MovieLens' older files are "
+                        "'latin-1').") from None
 
 
 def read_interactions(source, *, sep: str = ",", header: bool = True,
@@ -440,7 +444,8 @@ def read_lightgcn_split(path: Path | str) -> pd.DataFrame:
     except FileNotFoundError:
         raise DataError(f"{path} does not exist.") from None
     except UnicodeDecodeError:
-        raise DataError(f"{path.name} is not a text file of integers (user item item ...).") from None
+        raise DataError(f"{path.name} is not a text file of integers (user item item ...).") \
+            from None
     fields = [line.split() for line in lines if line.strip()]
     counts = np.fromiter((len(f) for f in fields), dtype=np.int64, count=len(fields))
     try:
@@ -455,7 +460,8 @@ def read_lightgcn_split(path: Path | str) -> pd.DataFrame:
     return pd.DataFrame({"user": users, "item": flat[is_item]})
 
 
-# ---------------------------------------------------------------- ml-latest-small (the series' dataset)
+# ---------------------------------------------------------------- ml-latest-small (the series'
+# dataset)
 
 def download_movielens(data_dir: Path | str | None = None, url: str = MOVIELENS_URL,
                        sha256: str = MOVIELENS_SHA256, timeout: float = 30.0,
@@ -474,7 +480,8 @@ def _read_csv(path: Path, required: Iterable[str]) -> pd.DataFrame:
     except FileNotFoundError:
         raise DataError(f"{path} is missing; call download_movielens() first.") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"Could not parse {path.name}: {exc}. Delete {path.parent} and run again.") from None
+        raise DataError(f"Could not parse {path.name}: {exc}. Delete {path.parent} and run "
+                        f"again.") from None
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError(

@@ -48,16 +48,17 @@ _GROUPLENS = "https://files.grouplens.org/datasets/movielens/"
 _LIGHTGCN = "https://raw.githubusercontent.com/kuandeng/LightGCN/master/Data/"
 _MOVIELENS_LICENCE = ("GroupLens research licence (the archive's README): research use, no "
                       "endorsement implied, "
-                      "redistribution only under the same terms, no commercial use without permission. "
+                      "redistribution only under the same terms, no commercial use without "
+                      "permission. "
                       "Cite Harper & Konstan, ACM TiiS 5(4), 2015, doi:10.1145/2827872.")
 _LIGHTGCN_LICENCE = ("Preprocessed and split by the NGCF/LightGCN authors "
                      "(github.com/kuandeng/LightGCN, Data/); "
-                     "original data under its publisher's terms. Cite He et al., SIGIR 2020 (LightGCN) and the "
+                     "original data under its publisher's terms. Cite He et al., SIGIR 2020 "
+                     "(LightGCN) and the "
                      "source: {source}.")
 _ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-                  "Documentary",
-                  "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
-                  "War", "Western")
+                  "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+                  "Romance", "Sci-Fi", "Thriller", "War", "Western")
 
 
 @dataclass(frozen=True)
@@ -102,17 +103,18 @@ def _lightgcn(name, description, source, blobs, pairs=None, sizes=None,
     users, items, interactions = counts
     return DatasetInfo(name, description, "lightgcn", files,
                        _LIGHTGCN_LICENCE.format(source=source),
-                       f"https://github.com/kuandeng/LightGCN/tree/master/Data/{name}", users=users, items=items,
+                       f"https://github.com/kuandeng/LightGCN/tree/master/Data/{name}",
+                       users=users, items=items,
                        interactions=interactions, threshold=None)
 
 
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
     _movielens("ml-latest-small", "MovieLens latest, small (2018): 5-star ratings with half stars",
-               "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436", 978202, "movielens-csv",
-               610, 9724, 100836),
+               "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436", 978202,
+               "movielens-csv", 610, 9724, 100836),
     _movielens("ml-100k", "MovieLens 100K (1998): 1-5 star ratings",
-               "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229", 4924029, "ml-100k",
-               943, 1682, 100000),
+               "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229", 4924029,
+               "ml-100k", 943, 1682, 100000),
     _movielens("ml-1m", "MovieLens 1M (2003): 1-5 star ratings",
                "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20", 5917549, "ml-1m",
                6040, 3706, 1000209),
@@ -122,8 +124,9 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
                "test.txt": "9ed5af4b5d21511f33740b4e22e3852f45671800",
                "user_list.txt": "6be41d0eedf17a8d9345ee4f7b70124cd4423bc4",
                "item_list.txt": "ced87ec4352ba75a70b4c3afc62361aa655cc293"},
-              pairs={"train.txt": "d453bfc18e5613d6310ab05f7ebc1c6c724ee913dc31c769d1c8743c678d27f7",
-                     "test.txt": "dac9527045e35230c82e4a5c54715b5e60f8a7bbe935ffdb4ee2ebe21c32ddb7"},
+              pairs={
+                  "train.txt": "d453bfc18e5613d6310ab05f7ebc1c6c724ee913dc31c769d1c8743c678d27f7",
+                  "test.txt": "dac9527045e35230c82e4a5c54715b5e60f8a7bbe935ffdb4ee2ebe21c32ddb7"},
               sizes={"test.txt": 1372559, "user_list.txt": 351203, "item_list.txt": 506926},
               counts=(29858, 40981, 810128 + 217242)),
     _lightgcn("yelp2018", "Yelp 2018 challenge, the LightGCN paper's split (implicit)",
@@ -146,7 +149,8 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
 def list_datasets() -> pd.DataFrame:
     """The registry as a table: name, description, format, published counts, homepage."""
     rows = [{"name": d.name, "description": d.description, "format": d.format, "users": d.users,
-             "items": d.items, "interactions": d.interactions, "homepage": d.homepage} for d in DATASETS.values()]
+             "items": d.items, "interactions": d.interactions, "homepage": d.homepage}
+            for d in DATASETS.values()]
     return pd.DataFrame(rows).set_index("name")
 
 
@@ -161,8 +165,8 @@ def _info(dataset: str | DatasetInfo) -> DatasetInfo:
         close = difflib.get_close_matches(str(dataset), list(DATASETS), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise DataError(f"Unknown dataset {dataset!r}.{hint} Known datasets: "
-                        f"{', '.join(DATASETS)}. "
-                        f"For your own file use lightgcn_helpers.graph.build_graph(path, ...).") from None
+                        f"{', '.join(DATASETS)}. For your own file use "
+                        f"lightgcn_helpers.graph.build_graph(path, ...).") from None
 
 
 def fetch_dataset(dataset: str | DatasetInfo, data_dir: Path | str | None = None,
@@ -207,8 +211,8 @@ class Dataset:
         if threshold is None:
             threshold = self.info.threshold if self.info.threshold is not None else 3.5
         return build_graph(self.interactions, **self.columns, threshold=threshold,
-                           val_frac=val_frac,
-                           test_frac=test_frac, seed=seed, items=self.items, name=self.info.name, **kwargs)
+                           val_frac=val_frac, test_frac=test_frac, seed=seed, items=self.items,
+                           name=self.info.name, **kwargs)
 
 
 def _genres_from_flags(flags: pd.DataFrame) -> pd.Series:

@@ -14,10 +14,12 @@ from importlib import metadata
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "pick_device", "versions", "plot_style", "has_torch_sparse", "quiet_progress",
-           "interactive", "interact", "time_calls", "median_seconds", "load_average", "machine_info"]
+__all__ = ["seed_everything", "pick_device", "versions", "plot_style", "has_torch_sparse",
+           "quiet_progress", "interactive", "interact", "time_calls", "median_seconds",
+           "load_average", "machine_info"]
 
-_PACKAGES = ("torch", "torch_geometric", "torch_sparse", "torch_scatter", "numpy", "pandas", "scikit-learn", "matplotlib")
+_PACKAGES = ("torch", "torch_geometric", "torch_sparse", "torch_scatter", "numpy", "pandas",
+             "scikit-learn", "matplotlib")
 
 
 def seed_everything(seed: int = 42) -> torch.Generator:
@@ -79,12 +81,13 @@ def machine_info(device: torch.device | str | None = None) -> dict:
     cpu_model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
-            cpu_model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
-                             cpu_model)
+            names = (line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+            cpu_model = next(names, cpu_model)
     except OSError:
         pass
     info = {"platform": platform.platform(), "cpu_model": cpu_model, "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "torch_threads": torch.get_num_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "load_at_start": load_average(), **versions()}
     if device is not None:
         device = torch.device(device)
@@ -97,7 +100,8 @@ def machine_info(device: torch.device | str | None = None) -> dict:
 def quiet_progress() -> bool:
     """True when progress bars should stay silent (CI, or ``LIGHTGCN_QUIET=1``)."""
     truthy = ("1", "true", "yes", "on")
-    return any(os.environ.get(name, "").strip().lower() in truthy for name in ("CI", "LIGHTGCN_QUIET"))
+    return any(os.environ.get(name, "").strip().lower() in truthy
+               for name in ("CI", "LIGHTGCN_QUIET"))
 
 
 def plot_style() -> None:

@@ -92,7 +92,8 @@ def check_profiles(profiles: Tensor, num_items: int, num_users: int | None = Non
     outside ``0..B-1``, and a profile containing every item (nothing left to rank)."""
     if not isinstance(profiles, Tensor) or profiles.dim() != 2 or profiles.shape[0] != 2:
         raise ValueError(f"profiles must be a (2, E) tensor of (new-user row, item index), got "
-                         f"{getattr(profiles, 'shape', type(profiles).__name__)}; see profile_edges()")
+                         f"{getattr(profiles, 'shape', type(profiles).__name__)}; see "
+                         "profile_edges()")
     if profiles.numel() == 0:
         raise ValueError("the profile is empty: fold-in needs at least one liked item "
                          "(for a user with no likes at all, recommend the most popular items)")
@@ -191,12 +192,17 @@ class FoldIn:
             raise ValueError(f"layer0 must have shape {(b, dim)}, got {tuple(e0.shape)}")
         layers = [e0]
         for k in range(self.num_layers):
-            layers.append(torch.zeros(b, dim, device=self.device).index_add_(0, rows,
-                                                                             w * self.item_layers[k][items]))
+            messages = w * self.item_layers[k][items]
+            layers.append(torch.zeros(b, dim, device=self.device).index_add_(0, rows, messages))
         return layers
 
     def _combine(self, layers: list[Tensor]) -> Tensor:
         return combine_layers(layers, self.alpha)
+
+    def _final(self, layer0: Tensor, rest: Tensor) -> Tensor:
+        """The final embedding from a layer-0 vector and ``rest``, the combination of the other
+        layers (``self._combine`` with layer 0 zero): ``α_0 e^(0) + rest``."""
+        return layer0 * self.alpha[0] + rest
 
     @torch.no_grad()
     def propagate(self, profiles, layer0: Tensor | None = None, num_users: int | None = None,
@@ -208,7 +214,8 @@ class FoldIn:
     def objective(self, profiles, layer0: Tensor, num_users: int | None = None,
                   in_graph: bool = False,
                   l2_lambda: float = 2e-3, hard_fraction: float | None = None) -> Tensor:
-        """Per-user fold-in objective ``(B,)`` of layer-0 vectors ``layer0`` ``(B, d)``, items frozen:
+        """Per-user fold-in objective ``(B,)`` of layer-0 vectors ``layer0`` ``(B, d)``, items
+        frozen:
 
             mean_{i∈S} mean_{j∈H_u} softplus(ŷ_uj − ŷ_ui)  +  λ/2 ‖e_u^(0)‖²
 
@@ -225,7 +232,7 @@ class FoldIn:
     def _objective(self, p: Tensor, b: int, e0: Tensor, rest: Tensor, l2_lambda: float,
                    hard_fraction: float | None) -> Tensor:
         rows, items = p
-        user = e0 * self.alpha[0] + rest
+        user = self._final(e0, rest)
         scores = user @ self.item_emb.T  # (B, I)
         pos = scores[rows, items]  # (E,)
         liked = self._liked(p, b)
@@ -264,7 +271,7 @@ class FoldIn:
         users (a user's liked items among them are skipped); ``hard_negatives``: only the ``h``
         highest-scored of them, as in training."""
         rows, items = p
-        user = e0 * self.alpha[0] + rest
+        user = self._final(e0, rest)
         pos = (user[rows] * self.item_emb[items]).sum(1)  # (E,)
         liked = self._liked(p, b)
         # (B, m)
@@ -277,7 +284,8 @@ class FoldIn:
         return self._per_user(rows, sp.sum(1) / valid[rows].sum(1).clamp(min=1), b, e0, l2_lambda)
 
     def optimise(self, profiles, num_users: int | None = None, steps: int = 50, lr: float = 0.05,
-                 l2_lambda: float = 2e-3, num_negatives: int = 256, hard_negatives: int | None = None,
+                 l2_lambda: float = 2e-3, num_negatives: int = 256,
+                 hard_negatives: int | None = None,
                  seed: int = 0, init: Tensor | None = None, in_graph: bool = False) -> FoldInResult:
         """Learn the new users' layer-0 vectors with every item frozen: ``steps`` Adam steps
         (learning rate ``lr``) on the BPR objective (:meth:`objective`) estimated at each step
@@ -288,7 +296,8 @@ class FoldIn:
         result is the same alone or with others. Returns a :class:`FoldInResult` whose ``loss`` is
         the sampled objective per step (mean over users; entry 0 before the first step)."""
         start = time.perf_counter()
-        if num_negatives < 1 or (hard_negatives is not None and not 1 <= hard_negatives <= num_negatives):
+        if num_negatives < 1 or (hard_negatives is not None
+                                 and not 1 <= hard_negatives <= num_negatives):
             raise ValueError("need num_negatives >= 1 and 1 <= hard_negatives <= num_negatives, "
                              "got "
                              f"{num_negatives} and {hard_negatives}")
@@ -296,7 +305,8 @@ class FoldIn:
         with torch.no_grad():
             layers = self.user_layers(p, None, b, in_graph)
             rest = self._combine([torch.zeros_like(layers[0])] + layers[1:])
-        e0 = (torch.zeros_like(rest) if init is None else init.detach().clone().to(self.device)).requires_grad_(True)
+        start_at = torch.zeros_like(rest) if init is None else init.detach().clone().to(self.device)
+        e0 = start_at.requires_grad_(True)
         opt = torch.optim.Adam([e0], lr=lr)
         gen = torch.Generator().manual_seed(seed)
         history = []
@@ -311,7 +321,7 @@ class FoldIn:
             opt.step()
         layer0 = e0.detach()
         with torch.no_grad():
-            emb = layer0 * self.alpha[0] + rest
+            emb = self._final(layer0, rest)
         return FoldInResult(emb, layer0, history, time.perf_counter() - start)
 
     def scorer(self, user_emb: Tensor) -> Callable[[Tensor], Tensor]:
@@ -343,7 +353,8 @@ class EaseFoldIn:
         self.fit = EaseFit.from_edges(train_edges, num_users, num_items, lam, max_bytes)
 
     def scores(self, profiles, num_users: int | None = None) -> Tensor:
-        """EASE scores ``(B, num_items)`` (float32) of new users given by their profiles ``(2, E)``."""
+        """EASE scores ``(B, num_items)`` (float32) of new users given by their profiles
+        ``(2, E)``."""
         device = self.fit.x.device
         p, b = check_profiles(profile_edges(profiles, device), self.num_items,
                               _count(profiles, num_users))

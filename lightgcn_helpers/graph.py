@@ -33,6 +33,7 @@ __all__ = [
     "bipartite_edge_index",
     "interaction_matrix",
     "adjacency_matrix",
+    "symmetric_weights",
     "normalized_adjacency",
     "InteractionGraph",
     "ColdStartWarning",
@@ -341,22 +342,11 @@ class InteractionGraph:
                 f"train/val/test {tr:,}/{va:,}/{te:,})")
 
 
-def build_graph(
-    data,
-    *,
-    user_col: str = "userId",
-    item_col: str = "movieId",
-    rating_col: str | None = "rating",
-    timestamp_col: str | None = None,
-    threshold: float = 3.5,
-    val_frac: float = 0.1,
-    test_frac: float = 0.1,
-    seed: int = 1,
-    split_col: str | None = None,
-    items: pd.DataFrame | None = None,
-    name: str | None = None,
-    **read_kwargs,
-) -> InteractionGraph:
+def build_graph(data, *, user_col: str = "userId", item_col: str = "movieId",
+                rating_col: str | None = "rating", timestamp_col: str | None = None,
+                threshold: float = 3.5, val_frac: float = 0.1, test_frac: float = 0.1,
+                seed: int = 1, split_col: str | None = None, items: pd.DataFrame | None = None,
+                name: str | None = None, **read_kwargs) -> InteractionGraph:
     """Your interactions → the :class:`InteractionGraph` the notebooks use. Derived in
     notebook 02, §8 (your own data: §9).
 

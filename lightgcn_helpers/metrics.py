@@ -32,8 +32,8 @@ from torch import Tensor
 from ._fast import ExcludedIndex, auto_chunk_size, topk_ties_by_index
 from .sampling import contains, edge_keys
 
-__all__ = ["topk_items", "user_metrics", "ranking_metrics", "evaluate_scores", "evaluate_embeddings",
-           "embedding_scorer"]
+__all__ = ["topk_items", "user_metrics", "ranking_metrics", "evaluate_scores",
+           "evaluate_embeddings", "embedding_scorer"]
 
 
 def topk_items(score_fn: Callable[[Tensor], Tensor], users: Tensor, k: int, num_items: int,

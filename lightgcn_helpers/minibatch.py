@@ -66,7 +66,8 @@ Launch (``benchmarks/train_minibatch.py`` is the entry point)::
     # CPU, 2 processes, gloo (what CI runs, on a tiny graph)
     torchrun --standalone --nproc_per_node=2 benchmarks/train_minibatch.py --tiny
     # one machine with 4 GPUs: one process per GPU, NCCL
-    torchrun --standalone --nproc_per_node=4 benchmarks/train_minibatch.py --dataset gowalla --device cuda
+    torchrun --standalone --nproc_per_node=4 benchmarks/train_minibatch.py \\
+        --dataset gowalla --device cuda
     # 2 machines x 8 GPUs: run on every machine, HOST = the first machine's address
     torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 \\
         --rdzv-id=lightgcn benchmarks/train_minibatch.py --dataset gowalla --device cuda
@@ -110,7 +111,8 @@ REV_LIKES = ("item", "rev_likes", "user")
 SKIP_MESSAGE = ("Mini-batch LightGCN skipped: PyG's neighbour sampling needs torch-sparse or "
                 "pyg-lib, and "
                 "neither is installed. Install torch-sparse with "
-                "`pip install --no-build-isolation -r requirements-sparse.txt` (15-45 minutes to compile; "
+                "`pip install --no-build-isolation -r requirements-sparse.txt` (15-45 minutes to "
+                "compile; "
                 "./workshop.sh does it). Full-graph training needs neither.")
 
 
@@ -213,8 +215,8 @@ class SubgraphSampler:
     ``-1`` both take every neighbour once."""
 
     def __init__(self, train_edges: Tensor, num_users: int, num_items: int,
-                 num_neighbors: int | Sequence[int],
-                 num_layers: int | None = None, dtype: torch.dtype = torch.float32, replace: bool = True):
+                 num_neighbors: int | Sequence[int], num_layers: int | None = None,
+                 dtype: torch.dtype = torch.float32, replace: bool = True):
         _require_sampling()
         from torch_geometric.sampler import NeighborSampler
 
@@ -247,7 +249,8 @@ class SubgraphSampler:
         return loader, list(zip(sizes[:-1], sizes[1:]))
 
     def batch(self, users: Tensor, pos: Tensor, neg: Tensor):
-        """The sampled subgraph (``HeteroData``) of one batch of triples; see :func:`triples_of_batch`."""
+        """The sampled subgraph (``HeteroData``) of one batch of triples; see
+        :func:`triples_of_batch`."""
         loader, [(first, last)] = self.loader([(users, pos, neg)])
         return loader(torch.arange(first, last))
 

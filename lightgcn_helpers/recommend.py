@@ -37,7 +37,8 @@ def describe_items(graph: InteractionGraph, item_idx,
                          "column); "
                          f"it has {list(meta.columns)}")
     others = [c for c in meta.columns if c != id_col]
-    return meta.drop_duplicates(id_col).set_index(id_col).reindex(raw)[others].rename_axis(id_col).reset_index()
+    table = meta.drop_duplicates(id_col).set_index(id_col).reindex(raw)[others]
+    return table.rename_axis(id_col).reset_index()
 
 
 def _user_index(graph: InteractionGraph, raw_user_id) -> int:
@@ -79,7 +80,8 @@ def liked_items(graph: InteractionGraph, items: pd.DataFrame | None, raw_user_id
 
 def encode_profile(graph: InteractionGraph, items: pd.DataFrame | None, liked) -> Tensor:
     """A new user's likes → sorted, unique item indices ``(n,)``. ``liked``: raw item ids
-    (e.g. ``movieId`` ints) and/or titles (str, found with :class:`lightgcn_helpers.search.TitleIndex`
+    (e.g. ``movieId`` ints) and/or titles (str, found with
+    :class:`lightgcn_helpers.search.TitleIndex`
     in ``items`` or ``graph.items``). One readable ``ValueError`` each for an empty profile, a
     title that matches no item or several (``TitleNotFoundError`` / ``AmbiguousTitleError``),
     and an id the graph does not know."""

@@ -119,7 +119,8 @@ RECIPES: dict[str, TrainConfig] = {  # the tuning behind each: benchmarks/README
 
 @dataclass
 class TrainResult:
-    """History of a run: per-epoch loss and per-evaluation validation metric."""
+    """History of a run: per-epoch loss and per-evaluation validation metric. Derived in
+    notebook 05, §3."""
 
     config: TrainConfig
     epochs: list[int] = field(default_factory=list)
@@ -256,19 +257,15 @@ class _EarlyStopping:
 def fit(model, cfg: TrainConfig, result: TrainResult, run_epoch, validate=None,
         progress: bool | None = None, callback=None, steps_per_epoch: int = 1,
         agree: Callable[[bool], bool] = bool) -> TrainResult:
-    """The training loop of :func:`train_bpr` and of mini-batch training: epochs, validation,
-    early stopping, the best weights restored, callbacks, timing and the progress bar.
-    Derived in notebook 05, §3.
+    """The loop of :func:`train_bpr` and of mini-batch training: epochs, validation, early
+    stopping, best weights restored, callbacks, timing, progress bar. Derived in notebook 05, §3.
 
-    ``run_epoch(tick, training_seconds)`` trains one epoch (calling ``tick()`` after each of its
-    ``steps_per_epoch`` steps) and returns ``(mean loss or None, stop)``; ``stop=True`` (a time
-    budget reached) ends training after this epoch's validation. ``validate()`` returns the
-    validation metric (higher is better), run every ``cfg.eval_every`` epochs, at the last
-    epoch and when stopping; ``cfg.patience`` validations without a gain stop training.
-    ``callback(epoch, result)`` runs after every epoch, its time not counted in
-    ``result.seconds``, and may return True to stop; ``agree(flag)`` makes several processes
-    take one decision (any of them stopping stops all).
-    """
+    ``run_epoch(tick, training_seconds)`` trains an epoch (``tick()`` after each of its
+    ``steps_per_epoch`` steps) and returns ``(mean loss or None, stop)``: ``stop`` (a time budget
+    reached) ends training after this epoch's validation. ``validate()`` (higher is better) runs
+    every ``cfg.eval_every`` epochs, at the last and when stopping; ``cfg.patience`` validations
+    without a gain stop training. ``callback(epoch, result)`` runs after every epoch (not timed)
+    and may return True to stop; ``agree(flag)``: one decision for several processes."""
     clock, early = _Clock(), _EarlyStopping(cfg.patience)
     show = (not quiet_progress()) if progress is None else progress
     bar = tqdm(total=cfg.epochs * steps_per_epoch, desc="steps", disable=not show, leave=False)

@@ -34,7 +34,8 @@ def _textbook_ease(x: torch.Tensor, lam: float) -> torch.Tensor:
     (8, 8, 8),    # a tie: users × users
     (30, 9, 9),   # more users than movies (ml-1m's shape): the item × item form
 ])
-def test_ease_inverts_the_smaller_gram_matrix_and_equals_the_closed_form(users, items, inverted, monkeypatch):
+def test_ease_inverts_the_smaller_gram_matrix_and_equals_the_closed_form(users, items, inverted,
+                                                                         monkeypatch):
     g = torch.Generator().manual_seed(users * 100 + items)
     x = (torch.rand(users, items, generator=g) < 0.4).double()
     x[0] = 0  # a user without any interaction
@@ -50,11 +51,13 @@ def test_ease_inverts_the_smaller_gram_matrix_and_equals_the_closed_form(users, 
     assert got.dtype == torch.float32 and got.shape == (users, items)
     torch.testing.assert_close(got, expected.float(), atol=1e-5, rtol=1e-5)
     scorer = ease_scorer(edges, users, items, lam)
-    torch.testing.assert_close(scorer(torch.tensor([2, 1])), expected[[2, 1]].float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(scorer(torch.tensor([2, 1])), expected[[2, 1]].float(), atol=1e-5,
+                               rtol=1e-5)
 
 
 def test_ease_memory_estimate():
-    # X and one float64 users × items product, float32 scores, three float64 n × n matrices (n = min)
+    # X and one float64 users × items product, float32 scores, three float64 n × n matrices (n =
+    # min)
     assert ease_memory_bytes(3, 5) == 2 * 8 * 15 + 4 * 15 + 3 * 8 * 9
     assert ease_memory_bytes(5, 3) == ease_memory_bytes(3, 5)
     assert ease_memory_bytes(610, 9724) < 0.2e9  # ml-latest-small
@@ -78,7 +81,8 @@ def test_ease_memory_limit(monkeypatch):
         ease_scores(edges, users, items)
     assert computed == [(610, 9724), (6040, 3706)]
     # ... a Gowalla-sized one (29,858 × 40,981) does not, before anything is allocated
-    with pytest.raises(EaseMemoryError, match=r"needs about 45\.9 GB .* max_bytes=8\.0 GB.*max_bytes=None") as err:
+    with pytest.raises(EaseMemoryError,
+                       match=r"needs about 45\.9 GB .* max_bytes=8\.0 GB.*max_bytes=None") as err:
         ease_scores(edges, 29_858, 40_981)
     assert isinstance(err.value, MemoryError)
     assert len(computed) == 2

@@ -1,5 +1,6 @@
 """Smoke test of benchmarks/run_benchmarks.py at --tiny size: it runs, prints the table and
-writes its files, and the original-style reference agrees with the helpers. No timing is asserted."""
+writes its files, and the original-style reference agrees with the helpers. No timing is
+asserted."""
 import json
 import math
 import os
@@ -31,7 +32,8 @@ def test_benchmark_runs_at_tiny_size(tmp_path):
     assert res["tiny"] is True
     # Every timed row has positive numbers on both sides (or is an explicit skip).
     for row in res["rows"]:
-        if row["unit"] in ("s", "MB") and row["helpers"] is not None and row["original"] is not None:
+        if row["unit"] in ("s",
+                           "MB") and row["helpers"] is not None and row["original"] is not None:
             assert row["original"] > 0 and row["helpers"] > 0, row
     # The reference implementation computes the same things as the helpers.
     checks = res["checks"]
@@ -60,7 +62,8 @@ def test_split_comparison_describes_held_out_pairs():
     held = torch.tensor([[0, 1, 2], [2, 1, 2]])
     r = describe(train, held, num_users=3, num_items=25)
     assert r["pairs"] == 3
-    assert r["item_train_degree_median"] == 1 and r["item_train_degree_mean"] == 1.3  # degrees 1, 2, 1
+    # degrees 1, 2, 1
+    assert r["item_train_degree_median"] == 1 and r["item_train_degree_mean"] == 1.3
     assert r["held_per_train_pair_median"] == 0.5  # one held-out pair per two training pairs
     # popularity ranks items 0, 1, 2, then the rest; with each user's training items masked,
     # every held-out item comes first
@@ -85,7 +88,8 @@ def test_popularity_carve_partitions_and_favours_popular_items():
 
     carve = _bench_module("gowalla_splits").popularity_carve
     gen = torch.Generator().manual_seed(0)
-    items = torch.cat([torch.zeros(900, dtype=torch.long), torch.randint(1, 101, (900,), generator=gen)])
+    items = torch.cat([torch.zeros(900, dtype=torch.long),
+                       torch.randint(1, 101, (900,), generator=gen)])
     train = torch.stack([torch.arange(1800) % 300, items])  # item 0 holds half of the 1,800 pairs
     rest, held = carve(train, 101, 0.25, 1.0, seed=3)
     assert held.shape[1] == 450 and rest.shape[1] == 1350

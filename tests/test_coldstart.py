@@ -11,7 +11,8 @@ EDGES = torch.tensor([[u for u in range(6) for _ in range(2 * u + 1)],
 
 def test_holdout_users_draws_a_share_of_the_eligible_users():
     held = holdout_users(EDGES, 6, share=0.5, min_likes=5, seed=0)  # users 2..5 are eligible
-    assert held.numel() == 2 and bool((held >= 2).all()) and torch.equal(held, torch.sort(held).values)
+    assert held.numel() == 2 and bool((held >= 2).all()) and torch.equal(held,
+                                                                         torch.sort(held).values)
     assert torch.equal(held, holdout_users(EDGES, 6, share=0.5, min_likes=5, seed=0))
     drawn = {tuple(holdout_users(EDGES, 6, 0.5, 5, seed=s).tolist()) for s in range(20)}
     assert len(drawn) > 1
@@ -23,7 +24,8 @@ def test_holdout_users_draws_a_share_of_the_eligible_users():
 
 def test_rows_of_renumbers_the_held_out_users():
     rows = rows_of(EDGES, torch.tensor([1, 4]))
-    assert rows[0].tolist() == [0] * 3 + [1] * 9 and rows[1].tolist() == list(range(3)) + list(range(9))
+    assert rows[0].tolist() == [0] * 3 + [1] * 9
+    assert rows[1].tolist() == list(range(3)) + list(range(9))
 
 
 @pytest.mark.parametrize("n", [1, 2, 4])

@@ -30,8 +30,10 @@ from lightgcn_helpers.data import (
     read_lightgcn_split,
 )
 
-RATINGS_CSV = "userId,movieId,rating,timestamp\n1,10,4.0,964982703\n1,20,3.5,964981247\n2,10,2.5,964982224\n"
-MOVIES_CSV = 'movieId,title,genres\n10,Toy Story (1995),Adventure|Animation\n20,"Heat, The (1995)",Action|Crime\n'
+RATINGS_CSV = ("userId,movieId,rating,timestamp\n1,10,4.0,964982703\n1,20,3.5,964981247\n"
+               "2,10,2.5,964982224\n")
+MOVIES_CSV = ('movieId,title,genres\n10,Toy Story (1995),Adventure|Animation\n'
+              '20,"Heat, The (1995)",Action|Crime\n')
 
 
 def make_zip(files: dict[str, str], folder: str = "ml-latest-small") -> bytes:
@@ -202,7 +204,8 @@ def test_env_var_overrides_cache_folder(server, tmp_path, monkeypatch):
 
 def test_default_cache_is_the_repository_data_folder(monkeypatch):
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    repo_root = Path(__file__).resolve().parents[1]  # this checkout's root, found from the test file
+    # this checkout's root, found from the test file
+    repo_root = Path(__file__).resolve().parents[1]
     assert data.default_data_dir() == repo_root / "data"
 
 
@@ -225,7 +228,8 @@ SPLIT_PAIRS = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 1), (2, 3)]
 
 
 def test_git_blob_id_is_what_git_hash_object_prints(tmp_path):
-    for name, payload in (("a.txt", SPLIT_TXT.encode()), ("empty", b""), ("bin", bytes(range(256)) * 300)):
+    for name, payload in (("a.txt", SPLIT_TXT.encode()), ("empty", b""),
+                          ("bin", bytes(range(256)) * 300)):
         path = tmp_path / name
         path.write_bytes(payload)
         expected = subprocess.run(["git", "hash-object", str(path)], capture_output=True, text=True,
@@ -246,7 +250,8 @@ def test_read_lightgcn_split(tmp_path):
 
 def test_pairs_checksum_ignores_layout_but_not_content():
     users, items = np.array([u for u, _ in SPLIT_PAIRS]), np.array([i for _, i in SPLIT_PAIRS])
-    reference = hashlib.sha256(np.array(SPLIT_PAIRS, dtype="<i8").tobytes()).hexdigest()  # sorted rows by hand
+    # sorted rows by hand
+    reference = hashlib.sha256(np.array(SPLIT_PAIRS, dtype="<i8").tobytes()).hexdigest()
     assert pairs_sha256(users, items) == reference
     shuffled = np.random.default_rng(0).permutation(len(users))
     assert pairs_sha256(users[shuffled], items[shuffled]) == reference
@@ -269,7 +274,8 @@ def test_a_split_passes_by_blob_id_or_by_its_pairs(server, tmp_path):
     # one changed pair fails both checks: removed, and the message names both
     url = server.serve("/bad/train.txt", b"0 0 1 3\n1 2\n2 1 3\n")
     with pytest.raises(DataError, match="(?s)git blob id.*pairs sha256.*removed"):
-        fetch_file(RemoteFile("train.txt", url, git_blob=blob, pairs_sha256=pairs), tmp_path / "bad", timeout=5)
+        fetch_file(RemoteFile("train.txt", url, git_blob=blob, pairs_sha256=pairs),
+                   tmp_path / "bad", timeout=5)
     assert leftovers(tmp_path / "bad") == []
 
 
@@ -283,7 +289,8 @@ def test_a_verified_file_that_changes_is_verified_again(server, tmp_path):
     with pytest.raises(DataError, match="Checksum mismatch"):
         fetch_file(remote, tmp_path / "cache", timeout=5)
     assert not path.exists()
-    assert fetch_file(remote, tmp_path / "cache", timeout=5).read_text() == SPLIT_TXT  # downloaded afresh
+    # downloaded afresh
+    assert fetch_file(remote, tmp_path / "cache", timeout=5).read_text() == SPLIT_TXT
 
 
 def test_a_file_needs_a_checksum():
@@ -291,18 +298,23 @@ def test_a_file_needs_a_checksum():
         RemoteFile("x.txt", "http://127.0.0.1/x.txt")
 
 
-# ---------------------------------------------------------------- reading your own interaction files
+# ---------------------------------------------------------------- reading your own interaction
+# files
 
 def test_read_interactions_from_files_in_three_formats(tmp_path):
-    expected = pd.DataFrame({"user": ["u1", "u1", "u2"], "item": [10, 20, 10], "score": [4.0, 2.5, 5.0]})
+    expected = pd.DataFrame({"user": ["u1", "u1", "u2"], "item": [10, 20, 10],
+                             "score": [4.0, 2.5, 5.0]})
     (tmp_path / "a.csv").write_text("user,item,score\nu1,10,4\nu1,20,2.5\nu2,10,5\n")
-    (tmp_path / "b.tsv").write_text("u1\t10\t4\t99\nu1\t20\t2.5\t98\nu2\t10\t5\t97\n")  # u.data style
-    (tmp_path / "c.dat").write_text("u1::10::4::99\nu1::20::2.5::98\nu2::10::5::97\n")  # ratings.dat style
+    # u.data style
+    (tmp_path / "b.tsv").write_text("u1\t10\t4\t99\nu1\t20\t2.5\t98\nu2\t10\t5\t97\n")
+    # ratings.dat style
+    (tmp_path / "c.dat").write_text("u1::10::4::99\nu1::20::2.5::98\nu2::10::5::97\n")
     cols = dict(user_col="user", item_col="item", rating_col="score")
     assert read_interactions(tmp_path / "a.csv", **cols).to_dict("list") == expected.to_dict("list")
     got = read_interactions(tmp_path / "b.tsv", sep="\t", header=False, **cols)
     assert got.to_dict("list") == expected.to_dict("list")
-    got = read_interactions(tmp_path / "c.dat", sep="::", header=False, names=["user", "item", "score", "t"],
+    got = read_interactions(tmp_path / "c.dat", sep="::", header=False,
+                            names=["user", "item", "score", "t"],
                             timestamp_col="t", **cols)
     assert got["t"].tolist() == [99, 98, 97] and got["score"].tolist() == [4.0, 2.5, 5.0]
     implicit = read_interactions(expected, user_col="user", item_col="item", rating_col=None)
@@ -329,4 +341,5 @@ def test_read_interactions_errors_say_what_to_do(tmp_path):
     with pytest.raises(DataError, match="fewer than the 3 names"):
         read_interactions(tmp_path / "short.tsv", sep="\t", header=False)
     with pytest.raises(DataError, match="empty in 1 row"):
-        read_interactions(pd.DataFrame({"userId": [1, None], "movieId": [2, 3], "rating": [4.0, 4.0]}))
+        read_interactions(pd.DataFrame({"userId": [1, None], "movieId": [2, 3],
+                                        "rating": [4.0, 4.0]}))

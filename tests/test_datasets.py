@@ -42,7 +42,8 @@ def zipped(folder: str, files: dict[str, bytes]) -> bytes:
 def ml100k_zip() -> bytes:
     data = "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in RATED).encode()
     genres = lambda i: "|".join("1" if g in (i % 19, (3 * i) % 19) else "0" for g in range(19))  # noqa: E731
-    item = "".join(f"{i}|Movie {i} (199{i % 10})|01-Jan-1995||http://x|{genres(i)}\n" for i in range(1, ITEMS + 1))
+    item = "".join(f"{i}|Movie {i} (199{i % 10})|01-Jan-1995||http://x|{genres(i)}\n"
+                   for i in range(1, ITEMS + 1))
     return zipped("ml-100k", {"u.data": data, "u.item": item.encode("latin-1")})
 
 
@@ -53,8 +54,10 @@ def ml1m_zip() -> bytes:
 
 
 def mllatest_zip() -> bytes:
-    data = "userId,movieId,rating,timestamp\n" + "".join(f"{u},{i},{r - 0.5},{t}\n" for u, i, r, t in RATED)
-    movies = "movieId,title,genres\n" + "".join(f'{i},"Title, {i} (2001)",Action\n' for i in range(1, ITEMS + 1))
+    data = "userId,movieId,rating,timestamp\n" + "".join(f"{u},{i},{r - 0.5},{t}\n"
+                                                         for u, i, r, t in RATED)
+    movies = "movieId,title,genres\n" + "".join(f'{i},"Title, {i} (2001)",Action\n'
+                                                for i in range(1, ITEMS + 1))
     return zipped("ml-latest-small", {"ratings.csv": data.encode(), "movies.csv": movies.encode()})
 
 
@@ -65,9 +68,12 @@ def lightgcn_files() -> dict[str, bytes]:
         items = RNG.permutation(ITEMS)[:12]
         train.append(f"{u} " + " ".join(map(str, items[:9])))
         test.append(f"{u} " + " ".join(map(str, items[9:])))
-    return {"train.txt": ("\n".join(train) + "\n").encode(), "test.txt": ("\n".join(test) + "\n").encode(),
-            "user_list.txt": ("org_id remap_id\n" + "".join(f"{100 + u} {u}\n" for u in range(USERS))).encode(),
-            "item_list.txt": ("org_id remap_id\n" + "".join(f"{5000 + i} {i}\n" for i in range(ITEMS))).encode()}
+    return {"train.txt": ("\n".join(train) + "\n").encode(),
+            "test.txt": ("\n".join(test) + "\n").encode(),
+            "user_list.txt": ("org_id remap_id\n"
+                              + "".join(f"{100 + u} {u}\n" for u in range(USERS))).encode(),
+            "item_list.txt": ("org_id remap_id\n"
+                              + "".join(f"{5000 + i} {i}\n" for i in range(ITEMS))).encode()}
 
 
 def served_archive(server, name: str, payload: bytes):
@@ -82,15 +88,18 @@ LIGHTGCN_FILES = lightgcn_files()
 
 
 def served_split(server, tmp_path, name: str = "gowalla"):
-    """The registry entry ``name`` with its four files served locally (git blob ids of the local copies)."""
+    """The registry entry ``name`` with its four files served locally (git blob ids of the local
+    copies)."""
     info = DATASETS[name]
     tmp_path.mkdir(parents=True, exist_ok=True)
     files = []
     for remote in info.files:
         payload = LIGHTGCN_FILES[remote.name]
         (tmp_path / remote.name).write_bytes(payload)
-        files.append(dataclasses.replace(remote, url=server.serve(f"/{name}/{remote.name}", payload),
-                                         git_blob=git_blob_id(tmp_path / remote.name), pairs_sha256=None))
+        files.append(dataclasses.replace(remote,
+                                         url=server.serve(f"/{name}/{remote.name}", payload),
+                                         git_blob=git_blob_id(tmp_path / remote.name),
+                                         pairs_sha256=None))
     return dataclasses.replace(info, files=tuple(files))
 
 
@@ -98,12 +107,14 @@ def train_briefly(graph: InteractionGraph) -> dict:
     torch.manual_seed(0)
     model = LightGCN(graph.num_users, graph.num_items, embedding_dim=8, num_layers=2)
     adj = graph.train_adjacency()
-    cfg = TrainConfig(epochs=3, batch_size=128, lr=0.05, num_negatives=4, hard_negatives=2, eval_every=1, k=5)
+    cfg = TrainConfig(epochs=3, batch_size=128, lr=0.05, num_negatives=4, hard_negatives=2,
+                      eval_every=1, k=5)
     val = graph.split.val if graph.split.val.shape[1] else None
     result = train_bpr(model, adj, graph.split.train, val, cfg, progress=False)
     assert len(result.loss) == 3 and all(np.isfinite(result.loss))
     users, items = model(adj)
-    return evaluate_embeddings(users, items, graph.split.test, [graph.split.train, graph.split.val], ks=(5,))
+    return evaluate_embeddings(users, items, graph.split.test, [graph.split.train, graph.split.val],
+                               ks=(5,))
 
 
 @pytest.mark.parametrize("name, make", [("ml-100k", ml100k_zip), ("ml-1m", ml1m_zip),
@@ -127,7 +138,8 @@ def test_movielens_archives_load_and_train_end_to_end(server, tmp_path, name, ma
     metrics = train_briefly(graph)
     assert 0 <= metrics["recall@5"] <= 1 and metrics["users"] > 0
     # titles flow through to the recommendations
-    scorer = embedding_scorer(*LightGCN(graph.num_users, graph.num_items, 8, 1)(graph.train_adjacency()))
+    scorer = embedding_scorer(*LightGCN(graph.num_users, graph.num_items, 8,
+                                        1)(graph.train_adjacency()))
     table = recommend(scorer, graph, None, int(graph.user_encoder.classes_[0]), k=3)
     assert table["title"].notna().all() and len(table) == 3
     # a second load uses the cache only
@@ -155,7 +167,8 @@ def test_lightgcn_registry_accepts_a_copy_with_the_same_pairs(server, tmp_path):
     # the offline Gowalla copy lists each user's items sorted: other bytes, same pairs
     files = LIGHTGCN_FILES
     train = files["train.txt"].decode().splitlines()
-    relaid = "".join(f"{line.split()[0]} " + " ".join(sorted(line.split()[1:], key=int)) + "\n" for line in train)
+    relaid = "".join(f"{line.split()[0]} " + " ".join(sorted(line.split()[1:],
+                                                             key=int)) + "\n" for line in train)
     src = tmp_path / "published.txt"
     src.write_bytes(files["train.txt"])
     rows = np.array([[int(line.split()[0]), int(i)] for line in train for i in line.split()[1:]])
@@ -172,13 +185,15 @@ def test_lightgcn_registry_accepts_a_copy_with_the_same_pairs(server, tmp_path):
 
 
 def test_unknown_dataset_names_the_known_ones():
-    with pytest.raises(DataError, match="Unknown dataset 'gowala'. Did you mean 'gowalla'.*ml-100k"):
+    with pytest.raises(DataError,
+                       match="Unknown dataset 'gowala'. Did you mean 'gowalla'.*ml-100k"):
         load_dataset("gowala")
 
 
 def test_registry_entries_are_complete():
     table = list_datasets()
-    assert {"ml-latest-small", "ml-100k", "ml-1m", "gowalla", "yelp2018", "amazon-book"} <= set(table.index)
+    assert {"ml-latest-small", "ml-100k", "ml-1m", "gowalla", "yelp2018",
+            "amazon-book"} <= set(table.index)
     for info in DATASETS.values():
         assert info.licence and info.homepage.startswith("https://")
         for remote in info.files:

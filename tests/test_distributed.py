@@ -33,7 +33,8 @@ ARGS = ["--tiny", "--epochs", "3", "--batch-size", "128", "--num-neighbors", "-1
 
 pytestmark = [
     pytest.mark.skipif(not mb.sampling_available(), reason=mb.SKIP_MESSAGE),
-    pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    pytest.mark.skipif(not torch.distributed.is_available()
+                       or not torch.distributed.is_gloo_available(),
                        reason="this PyTorch build has no torch.distributed gloo backend"),
 ]
 
@@ -61,10 +62,13 @@ def two_processes(folder: Path, timeout=240):
     """torchrun, 2 CPU processes; --standalone rendezvous on a free local port, and torchrun
     ends both workers if one fails; the timeout ends a hang."""
     env = {**os.environ, "CI": "true", "OMP_NUM_THREADS": "1"}
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):  # never inherit a group
+    # never inherit a group
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SCRIPT)]
-    proc = subprocess.run(cmd + ARGS + outputs(folder), cwd=ROOT, env=env, capture_output=True, text=True,
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(SCRIPT)]
+    proc = subprocess.run(cmd + ARGS + outputs(folder), cwd=ROOT, env=env, capture_output=True,
+                          text=True,
                           timeout=timeout)
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
     return read(folder)
@@ -78,8 +82,10 @@ def test_two_processes_match_one_process(tmp_path):
     steps = 3 * math.ceil(one["graph"]["train"] / 128)
     assert r1["steps"] == r2["steps"] == steps and r1["epochs"] == r2["epochs"] == [1, 2, 3]
     # the loss trajectory, step by step and per epoch
-    torch.testing.assert_close(torch.tensor(r2["step_loss"]), torch.tensor(r1["step_loss"]), rtol=LOSS_RTOL, atol=0)
-    torch.testing.assert_close(torch.tensor(r2["loss"]), torch.tensor(r1["loss"]), rtol=LOSS_RTOL, atol=0)
+    torch.testing.assert_close(torch.tensor(r2["step_loss"]), torch.tensor(r1["step_loss"]),
+                               rtol=LOSS_RTOL, atol=0)
+    torch.testing.assert_close(torch.tensor(r2["loss"]), torch.tensor(r1["loss"]), rtol=LOSS_RTOL,
+                               atol=0)
     assert r1["loss"][-1] < 0.8 * r1["loss"][0]  # it trained
     # the final weights and the final test metrics
     torch.testing.assert_close(w2, w1, rtol=0, atol=WEIGHT_ATOL)

@@ -39,7 +39,8 @@ def test_time_calls_warms_up_then_times_each_call(monkeypatch):
 def test_time_calls_waits_for_the_gpu_around_each_call(monkeypatch):
     clock, events = FakeClock(), []
     monkeypatch.setattr(env.time, "perf_counter", lambda: events.append("clock") or clock())
-    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: events.append(f"sync {device}"))
+    monkeypatch.setattr(torch.cuda, "synchronize",
+                        lambda device=None: events.append(f"sync {device}"))
 
     def fn():
         events.append("fn")

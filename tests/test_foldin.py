@@ -37,10 +37,13 @@ def test_folding_in_a_training_user_reproduces_its_trained_embedding(layers):
         expected_layers = [x[:U] for x in model.layer_embeddings(adj)]
     e0 = model.embedding.weight[:U].detach()
     got_layers = fold.user_layers(own_profiles(), layer0=e0, in_graph=True)
-    for got, want in zip(got_layers, expected_layers):  # every layer 1..L is exact for a training user
+    # every layer 1..L is exact for a training user
+    for got, want in zip(got_layers, expected_layers):
         assert torch.allclose(got, want, atol=1e-6)
-    assert torch.allclose(fold.propagate(own_profiles(), layer0=e0, in_graph=True), users, atol=1e-6)
-    assert torch.equal(fold.item_emb, items)  # the movies' final embeddings, as the model computes them
+    assert torch.allclose(fold.propagate(own_profiles(), layer0=e0, in_graph=True), users,
+                          atol=1e-6)
+    # the movies' final embeddings, as the model computes them
+    assert torch.equal(fold.item_emb, items)
 
 
 def test_layer_one_of_a_new_user_is_exact_in_the_enlarged_graph():
@@ -79,7 +82,8 @@ def test_matrix_factorization_has_nothing_to_propagate():
     mf = toy_model(layers=0)
     fold = FoldIn(mf, adj_of(TRAIN), TRAIN)
     assert torch.count_nonzero(fold.propagate([[1, 2]])) == 0
-    assert fold.optimise([[1, 2]], steps=20).embedding.abs().sum() > 0  # only the optimised fold-in learns
+    # only the optimised fold-in learns
+    assert fold.optimise([[1, 2]], steps=20).embedding.abs().sum() > 0
 
 
 @pytest.mark.parametrize("hard_negatives", [None, 2])
@@ -87,7 +91,8 @@ def test_optimised_fold_in_lowers_its_bpr_loss(hard_negatives):
     model = toy_model()
     fold = FoldIn(model, adj_of(TRAIN), TRAIN)
     profiles = [[0, 1], [5, 6, 7], [2]]
-    result = fold.optimise(profiles, steps=60, lr=0.1, num_negatives=4, hard_negatives=hard_negatives)
+    result = fold.optimise(profiles, steps=60, lr=0.1, num_negatives=4,
+                           hard_negatives=hard_negatives)
     zero = torch.zeros(3, D)
     before = fold.objective(profiles, zero)  # exact: every movie a negative
     after = fold.objective(profiles, result.layer0)
@@ -120,13 +125,15 @@ def test_objective_by_hand_for_all_negatives():
     user = e0 * fold.alpha[0] + fold.propagate([[2, 5]])
     s = (user @ fold.item_emb.T)[0]
     neg = [j for j in range(I) if j not in (2, 5)]
-    bpr = torch.stack([torch.nn.functional.softplus(s[j] - s[i]) for i in (2, 5) for j in neg]).mean()
+    bpr = torch.stack([torch.nn.functional.softplus(s[j] - s[i]) for i in (2,
+                                                                           5) for j in neg]).mean()
     want = bpr + 0.5 * 0.01 * e0.pow(2).sum()
     got = fold.objective([[2, 5]], e0, l2_lambda=0.01, hard_fraction=None)
     assert torch.allclose(got[0], want, atol=1e-6)
     # hardest half: the 3 highest-scored of the 6 negatives
     hard = torch.topk(s[neg], 3).values
-    bpr_h = torch.stack([torch.nn.functional.softplus(h - s[i]) for i in (2, 5) for h in hard]).mean()
+    bpr_h = torch.stack([torch.nn.functional.softplus(h - s[i]) for i in (2,
+                                                                          5) for h in hard]).mean()
     got_h = fold.objective([[2, 5]], e0, l2_lambda=0.01, hard_fraction=0.5)
     assert torch.allclose(got_h[0], bpr_h + 0.5 * 0.01 * e0.pow(2).sum(), atol=1e-6)
 
@@ -164,11 +171,13 @@ def test_a_movie_without_training_edge_is_fine_for_a_new_user_only():
     edges = TRAIN[:, TRAIN[1] != 7]  # movie 7 now has no training edge
     fold = FoldIn(toy_model(), adj_of(edges), edges)
     assert torch.isfinite(fold.propagate([[7, 1]])).all()  # d_7 + 1 = 1
-    with pytest.raises(ValueError, match="in_graph=True, but the profile holds items without a training edge"):
+    with pytest.raises(ValueError,
+                       match="in_graph=True, but the profile holds items without a training edge"):
         fold.propagate([[7, 1]], in_graph=True)
 
 
-@pytest.mark.parametrize("users,items", [(5, 8), (9, 4)])  # Woodbury (users <= items) and items x items
+# Woodbury (users <= items) and items x items
+@pytest.mark.parametrize("users,items", [(5, 8), (9, 4)])
 def test_ease_fold_in_of_training_users_equals_ease_scores(users, items):
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(users, items, generator=gen) < 0.4
@@ -176,7 +185,8 @@ def test_ease_fold_in_of_training_users_equals_ease_scores(users, items):
     x[torch.arange(users), (torch.arange(users) + 1) % items] = False  # ... but not everything
     edges = torch.nonzero(x).T
     ease = EaseFoldIn(edges, users, items, lam=2.0)
-    assert torch.allclose(ease.scores(edges, users), ease_scores(edges, users, items, lam=2.0), atol=1e-5)
+    assert torch.allclose(ease.scores(edges, users), ease_scores(edges, users, items, lam=2.0),
+                          atol=1e-5)
     new = ease.scores([[0, 1]])
     assert new.shape == (1, items) and torch.isfinite(new).all()
     score_fn = ease.scorer([[0], [1, 2]])

@@ -163,7 +163,8 @@ def test_split_is_the_original_sklearn_split():
 def test_split_is_reproducible_and_depends_on_seed():
     edges = random_edges(500)
     a, b, c = split_edges(edges, seed=1), split_edges(edges, seed=1), split_edges(edges, seed=2)
-    assert torch.equal(a.train, b.train) and torch.equal(a.val, b.val) and torch.equal(a.test, b.test)
+    assert torch.equal(a.train, b.train) and torch.equal(a.val, b.val) and torch.equal(a.test,
+                                                                                       b.test)
     assert not torch.equal(a.test, c.test)
 
 
@@ -225,7 +226,8 @@ def test_csr_and_coo_layouts_agree():
     x = torch.randn(TOY_USERS + TOY_ITEMS, 4, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(csr @ x, torch.sparse.mm(coo, x))
     a_csr = adjacency_matrix(TOY_EDGES, TOY_USERS, TOY_ITEMS, layout="csr")
-    assert torch.equal(a_csr.to_dense(), adjacency_matrix(TOY_EDGES, TOY_USERS, TOY_ITEMS).to_dense())
+    assert torch.equal(a_csr.to_dense(),
+                       adjacency_matrix(TOY_EDGES, TOY_USERS, TOY_ITEMS).to_dense())
     with pytest.raises(ValueError, match="layout"):
         normalized_adjacency(TOY_EDGES, TOY_USERS, TOY_ITEMS, layout="dense")
 
@@ -241,7 +243,8 @@ def test_build_graph_trains_only_on_training_edges():
     })
     graph = build_movielens_graph(ratings, seed=1)
     assert isinstance(graph, InteractionGraph)
-    latest = ratings.drop_duplicates(["userId", "movieId"], keep="last")  # a repeated pair: its last rating
+    # a repeated pair: its last rating
+    latest = ratings.drop_duplicates(["userId", "movieId"], keep="last")
     num_pos = int((latest["rating"] >= 3.5).sum())
     assert len(latest) < len(ratings) and graph.edges.shape == (2, num_pos)
     assert sum(graph.split.sizes()) == num_pos
@@ -260,7 +263,8 @@ def test_build_graph_trains_only_on_training_edges():
     assert dense[graph.split.train[0], graph.num_users + graph.split.train[1]].all()
 
 
-# ---------------------------------------------------------------- any interaction table: build_graph
+# ---------------------------------------------------------------- any interaction table:
+# build_graph
 
 def test_duplicate_pairs_become_one_edge_in_every_format(dense_norm):
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
@@ -272,7 +276,8 @@ def test_duplicate_pairs_become_one_edge_in_every_format(dense_norm):
     graph = build_graph(logs, user_col="u", item_col="i", rating_col=None, seed=3)
     distinct = base.drop_duplicates()
     assert graph.edges.shape[1] == len(distinct) and graph.duplicates == len(logs) - len(distinct)
-    assert pairs(graph.edges) == {(graph.user_encoder.transform([u])[0], graph.item_encoder.transform([i])[0])
+    assert pairs(graph.edges) == {(graph.user_encoder.transform([u])[0],
+                                   graph.item_encoder.transform([i])[0])
                                   for u, i in distinct.itertuples(index=False)}
     train, val, test = pairs(graph.split.train), pairs(graph.split.val), pairs(graph.split.test)
     assert not (train & val) and not (train & test) and not (val & test)
@@ -287,7 +292,8 @@ def test_duplicate_pairs_become_one_edge_in_every_format(dense_norm):
 
 def test_the_latest_rating_of_a_pair_decides():
     ratings = pd.DataFrame({"userId": [1, 1, 1, 2, 2, 3], "movieId": [10, 10, 20, 10, 10, 20],
-                            "rating": [5.0, 1.0, 4.0, 1.0, 5.0, 4.0], "timestamp": [1, 2, 3, 9, 5, 1]})
+                            "rating": [5.0, 1.0, 4.0, 1.0, 5.0, 4.0], "timestamp": [1, 2, 3, 9, 5,
+                                                                                    1]})
     users, items = fitted(ratings)
     by_time = positive_edges(ratings, users, items, timestamp_col="timestamp")
     # (1, 10): 5 then 1 -> not liked; (2, 10): the later 1.0 (t=9) decides -> not liked
@@ -298,12 +304,14 @@ def test_the_latest_rating_of_a_pair_decides():
 
 @pytest.mark.filterwarnings("ignore::lightgcn_helpers.graph.ColdStartWarning")
 def test_build_graph_reads_a_file_and_keeps_item_metadata(tmp_path):
-    (tmp_path / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in
-                                             [(1, 7, 5, 1), (1, 8, 4, 2), (2, 7, 3, 3), (2, 9, 5, 4), (3, 8, 4, 5),
-                                              (3, 9, 4, 6), (4, 7, 5, 7), (4, 9, 2, 8), (5, 8, 5, 9), (5, 7, 4, 9)]))
+    rated = [(1, 7, 5, 1), (1, 8, 4, 2), (2, 7, 3, 3), (2, 9, 5, 4), (3, 8, 4, 5), (3, 9, 4, 6),
+             (4, 7, 5, 7), (4, 9, 2, 8), (5, 8, 5, 9), (5, 7, 4, 9)]
+    (tmp_path / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rated))
     meta = pd.DataFrame({"item": [7, 8, 9], "title": ["A", "B", "C"]})
-    graph = build_graph(tmp_path / "u.data", sep="\t", header=False, user_col="user", item_col="item",
-                        rating_col="rating", timestamp_col="ts", names=["user", "item", "rating", "ts"],
+    graph = build_graph(tmp_path / "u.data", sep="\t", header=False, user_col="user",
+                        item_col="item",
+                        rating_col="rating", timestamp_col="ts", names=["user", "item", "rating",
+                                                                        "ts"],
                         threshold=4, val_frac=0.2, test_frac=0.2, seed=0, items=meta, name="toy")
     assert isinstance(graph, InteractionGraph) and graph.name == "toy" and graph.items is meta
     assert (graph.num_users, graph.num_items, graph.edges.shape[1]) == (5, 3, 8)
@@ -314,22 +322,27 @@ def test_build_graph_reads_a_file_and_keeps_item_metadata(tmp_path):
 def test_string_ids_and_implicit_data():
     logs = pd.DataFrame({"who": ["ann", "bob", "ann", "cy", "bob", "cy", "dee", "dee", "ann", "cy"],
                          "what": ["x", "y", "y", "x", "z", "z", "x", "y", "z", "y"]})
-    graph = build_graph(logs, user_col="who", item_col="what", rating_col=None, val_frac=0.2, test_frac=0.2)
+    graph = build_graph(logs, user_col="who", item_col="what", rating_col=None, val_frac=0.2,
+                        test_frac=0.2)
     assert graph.user_encoder.classes_.tolist() == ["ann", "bob", "cy", "dee"]
     assert graph.threshold is None and graph.edges.shape[1] == 10
 
 
 def test_a_split_that_comes_with_the_data_is_kept():
-    rows = [(u, i, "train") for u in range(6) for i in range(4) if (u + i) % 3] + [(u, 5, "test") for u in range(6)]
+    rows = [(u, i, "train") for u in range(6) for i in range(4) if (u + i) % 3]
+    rows += [(u, 5, "test") for u in range(6)]
     table = pd.DataFrame(rows, columns=["user", "item", "part"])
-    graph = build_graph(table, user_col="user", item_col="item", rating_col=None, split_col="part", val_frac=0)
+    graph = build_graph(table, user_col="user", item_col="item", rating_col=None, split_col="part",
+                        val_frac=0)
     assert graph.split.sizes() == (len(rows) - 6, 0, 6)
     assert pairs(graph.split.test) == {(u, graph.item_encoder.transform([5])[0]) for u in range(6)}
-    carved = build_graph(table, user_col="user", item_col="item", rating_col=None, split_col="part", val_frac=0.25)
+    carved = build_graph(table, user_col="user", item_col="item", rating_col=None, split_col="part",
+                         val_frac=0.25)
     assert carved.split.sizes() == (12, 4, 6) and torch.equal(carved.split.test, graph.split.test)
     assert pairs(carved.split.train) | pairs(carved.split.val) == pairs(graph.split.train)
     with pytest.raises(DataError, match="'holdout'"):
-        build_graph(table.assign(part="holdout"), user_col="user", item_col="item", rating_col=None, split_col="part")
+        build_graph(table.assign(part="holdout"), user_col="user", item_col="item", rating_col=None,
+                    split_col="part")
 
 
 def test_users_without_a_training_edge_are_a_warning_with_their_number():

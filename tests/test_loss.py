@@ -48,12 +48,14 @@ def reference_loss(emb, emb0, users, pos, negs, l2_lambda, hardest=None):
         + λ · ½ Σ_b (‖e_u⁰‖² + ‖e_i⁰‖² + mean_j ‖e_j⁰‖²) / B
 
     ``negs[b]``: the list of negative node ids of positive ``b``; ``hardest=m`` keeps, for each
-    positive, the ``m`` negatives with the highest score ŷ_uj. Differentiable (for gradient checks)."""
+    positive, the ``m`` negatives with the highest score ŷ_uj. Differentiable (for gradient
+    checks)."""
     terms, reg = [], 0.0
     for b in range(len(users)):
         u, i = int(users[b]), int(pos[b])
         s_pos = torch.dot(emb[u], emb[i])
-        scored = sorted(((torch.dot(emb[u], emb[j]), j) for j in negs[b]), key=lambda t: -t[0].detach().item())
+        scored = sorted(((torch.dot(emb[u], emb[j]), j) for j in negs[b]),
+                        key=lambda t: -t[0].detach().item())
         kept = scored if hardest is None else scored[:hardest]
         terms += [torch.log1p(torch.exp(s_neg - s_pos)) for s_neg, _ in kept]
         mean_neg_sq = sum(emb0[j].pow(2).sum() for j in negs[b]) / len(negs[b])
@@ -66,7 +68,8 @@ def test_batch_loss_one_and_several_negatives():
     emb, emb0 = torch.randn(10, 4), torch.randn(10, 4)
     users, pos, neg = torch.tensor([0, 1, 2]), torch.tensor([5, 6, 7]), torch.tensor([8, 9, 5])
     # one negative: BPR + λ·L2 of the triple, through the two simple functions
-    expected = bpr_loss((emb[users] * emb[pos]).sum(-1), (emb[users] * emb[neg]).sum(-1)) + 0.1 * l2_regularization(
+    expected = bpr_loss((emb[users] * emb[pos]).sum(-1),
+                        (emb[users] * emb[neg]).sum(-1)) + 0.1 * l2_regularization(
         emb0[users], emb0[pos], emb0[neg])
     torch.testing.assert_close(bpr_batch_loss(emb, emb0, users, pos, neg, 0.1), expected)
     torch.testing.assert_close(bpr_batch_loss(emb, emb0, users, pos, neg, 0.1),
@@ -114,8 +117,10 @@ def test_hardest_one_is_bpr_against_the_highest_scored_candidate():
         neg_scores = (emb[users].unsqueeze(1) * emb[neg[row]]).sum(-1)  # (B, n)
         pos_scores = (emb[users] * emb[pos]).sum(-1)
         expected = bpr_loss(pos_scores, neg_scores.max(1).values)
-        assert not torch.allclose(expected, bpr_loss(pos_scores.repeat_interleave(3), neg_scores.flatten()))
-    torch.testing.assert_close(bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=1), expected)
+        assert not torch.allclose(expected,
+                                  bpr_loss(pos_scores.repeat_interleave(3), neg_scores.flatten()))
+    torch.testing.assert_close(bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0,
+                                                         hardest=1), expected)
 
 
 def test_hardest_negatives_ignore_easy_ones_in_the_gradient():
@@ -175,18 +180,20 @@ def test_mixed_negatives_loss_equals_the_formula(synthetic):
                                 generator=torch.Generator().manual_seed(7))
     g = torch.Generator().manual_seed(7)  # the same draws: one (B, 1) per layer, in layer order
     mixes = [torch.rand(len(users), 1, generator=g).squeeze(1) for _ in layers]
-    expected = reference_mixed_loss(layers, alpha, users, pos, neg[row].tolist(), mixes, 0.3, x0, synthetic)
+    expected = reference_mixed_loss(layers, alpha, users, pos, neg[row].tolist(), mixes, 0.3, x0,
+                                    synthetic)
     torch.testing.assert_close(loss, expected)
-    (grad,) = torch.autograd.grad(loss, x0, retain_graph=True)  # the layers are shared by both graphs
+    # the layers are shared by both graphs
+    (grad,) = torch.autograd.grad(loss, x0, retain_graph=True)
     (expected_grad,) = torch.autograd.grad(expected, x0)
     torch.testing.assert_close(grad, expected_grad)
     assert loss.item() > 0  # softplus terms and an L2 term: bounded below by 0
 
 
 def test_mixed_negatives_lie_between_the_liked_item_and_the_candidate():
-    """With one layer, a synthetic negative's score is a·ŷ_ui + (1 − a)·ŷ_uj, a in (0, 1): its BPR
-    term is softplus((1 − a)(ŷ_uj − ŷ_ui)) for the hardest j, so it sits between ln 2 (a = 1) and the
-    hardest-negative BPR term (a = 0), and it is not DNS's loss with one hard negative."""
+    """With one layer, a synthetic negative's score is a·ŷ_ui + (1 − a)·ŷ_uj, a in (0, 1): its
+    BPR term is softplus((1 − a)(ŷ_uj − ŷ_ui)) for the hardest j, so it sits between ln 2 (a = 1)
+    and the hardest-negative BPR term (a = 0), and it is not DNS's loss with one hard negative."""
     from lightgcn_helpers.loss import mixed_negatives_loss
 
     emb, emb0, users, pos, row, neg = _shared_batch()
@@ -194,7 +201,8 @@ def test_mixed_negatives_lie_between_the_liked_item_and_the_candidate():
         mixed = mixed_negatives_loss([emb], torch.ones(1), users, pos, row, neg, 0.0,
                                      generator=torch.Generator().manual_seed(0))
         hard = bpr_shared_negatives_loss(emb, emb0, users, pos, row, neg, 0.0, hardest=1)
-        margins = (emb[users].unsqueeze(1) * emb[neg[row]]).sum(-1).max(1).values - (emb[users] * emb[pos]).sum(-1)
+        hardest = (emb[users].unsqueeze(1) * emb[neg[row]]).sum(-1).max(1).values
+        margins = hardest - (emb[users] * emb[pos]).sum(-1)
         lo = torch.nn.functional.softplus(torch.minimum(margins, torch.zeros(()))).mean()
         hi = torch.nn.functional.softplus(torch.maximum(margins, torch.zeros(()))).mean()
     assert lo <= mixed <= hi
@@ -206,7 +214,8 @@ def test_mixed_negatives_loss_checks_its_arguments():
 
     _, _, users, pos, row, neg = _shared_batch()
     _, layers = _layers()
-    with pytest.raises(ValueError, match="synthetic must be between 1 and the number of candidates"):
+    with pytest.raises(ValueError,
+                       match="synthetic must be between 1 and the number of candidates"):
         mixed_negatives_loss(layers, torch.ones(3) / 3, users, pos, row, neg, 0.0, synthetic=4)
     with pytest.raises(ValueError, match="3 layer embeddings but 2 layer weights"):
         mixed_negatives_loss(layers, torch.ones(2) / 2, users, pos, row, neg, 0.0)

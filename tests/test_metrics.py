@@ -25,7 +25,8 @@ def test_metrics_by_hand():
 
 
 def test_user_metrics_by_hand():
-    # the example above, per user: user 0 one hit at rank 2 of {2, 5}; user 1 one hit at rank 1 of {4}
+    # the example above, per user: user 0 one hit at rank 2 of {2, 5}; user 1 one hit at rank 1 of
+    # {4}
     topk, users = torch.tensor([[1, 2, 3], [4, 0, 1]]), torch.tensor([0, 1])
     per_user = user_metrics(topk, users, torch.tensor([[0, 0, 1], [2, 5, 4]]), NUM_ITEMS, ks=(3,))
     assert per_user["recall@3"].tolist() == pytest.approx([0.5, 1.0])
@@ -55,7 +56,8 @@ def test_evaluate_scores_perfect_and_masked():
 
 def test_k_too_large():
     with pytest.raises(ValueError, match="exceeds"):
-        ranking_metrics(torch.tensor([[0]]), torch.tensor([0]), torch.tensor([[0], [0]]), NUM_ITEMS, ks=(5,))
+        ranking_metrics(torch.tensor([[0]]), torch.tensor([0]), torch.tensor([[0], [0]]), NUM_ITEMS,
+                        ks=(5,))
 
 
 def test_topk_breaks_ties_by_movie_index():
@@ -63,7 +65,8 @@ def test_topk_breaks_ties_by_movie_index():
     scores = torch.tensor([[1.0, 3.0, 3.0, 1.0, 3.0, 1.0], [0.0] * NUM_ITEMS])
     top = topk_items(lambda u: scores[u], torch.tensor([0, 1]), 4, NUM_ITEMS)
     assert top.tolist() == [[1, 2, 4, 0], [0, 1, 2, 3]]
-    masked = topk_items(lambda u: scores[u], torch.tensor([0]), 2, NUM_ITEMS, [torch.tensor([[0], [1]])])
+    masked = topk_items(lambda u: scores[u], torch.tensor([0]), 2, NUM_ITEMS,
+                        [torch.tensor([[0], [1]])])
     assert masked.tolist() == [[2, 4]]
 
 
@@ -83,7 +86,8 @@ def test_duplicated_relevant_pairs_count_once():
     assert m["recall@3"] == pytest.approx((1 / 2 + 1 / 1) / 2)
     ndcg0 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))  # IDCG of |T_0| = 2, not 4
     assert m["ndcg@3"] == pytest.approx((ndcg0 + 1.0) / 2)
-    assert m == ranking_metrics(topk, users, torch.tensor([[0, 0, 1], [2, 5, 4]]), NUM_ITEMS, ks=(1, 3))
+    assert m == ranking_metrics(topk, users, torch.tensor([[0, 0, 1], [2, 5, 4]]), NUM_ITEMS,
+                                ks=(1, 3))
 
 
 def _scan_mask_reference(scores, users, exclude):
@@ -104,11 +108,13 @@ def test_topk_masking_matches_a_reference_on_random_data(chunk_size):
     scores = torch.randn(num_users, num_items, generator=g)  # distinct: no ties
     train = torch.stack([torch.randint(0, num_users, (300,), generator=g),
                          torch.randint(0, num_items, (300,), generator=g)])
-    val = torch.stack([torch.randint(0, num_users + 5, (50,), generator=g),  # some users never evaluated
+    # some users never evaluated
+    val = torch.stack([torch.randint(0, num_users + 5, (50,), generator=g),
                        torch.randint(0, num_items, (50,), generator=g)])
     users = torch.randperm(num_users, generator=g)[:25]  # unsorted, some users not evaluated
     top = topk_items(lambda u: scores[u], users, 10, num_items, [train, val], chunk_size=chunk_size)
-    expected = torch.topk(_scan_mask_reference(scores[users], users, [train, val]), 10, dim=1).indices
+    expected = torch.topk(_scan_mask_reference(scores[users], users, [train, val]), 10,
+                          dim=1).indices
     assert torch.equal(top, expected)
 
 
@@ -119,7 +125,8 @@ def test_topk_rejects_excluded_items_out_of_range():
 
 
 def _pyg_metrics(topk, users, relevant, k):
-    """PyG's own link-prediction metrics; its edge_label_index[0] is the row of ``topk``, not the user id."""
+    """PyG's own link-prediction metrics; its edge_label_index[0] is the row of ``topk``, not the
+    user id."""
     from torch_geometric.metrics import (
         LinkPredHitRatio,
         LinkPredNDCG,
@@ -132,7 +139,8 @@ def _pyg_metrics(topk, users, relevant, k):
     label = torch.stack([row_of[relevant[0]], relevant[1]])
     label = label[:, label[0] >= 0]
     out = {}
-    for name, cls in (("recall", LinkPredRecall), ("precision", LinkPredPrecision), ("ndcg", LinkPredNDCG),
+    for name, cls in (("recall", LinkPredRecall), ("precision", LinkPredPrecision),
+                      ("ndcg", LinkPredNDCG),
                       ("hit", LinkPredHitRatio)):
         metric = cls(k)
         metric.update(topk[:, :k], label)
@@ -151,7 +159,9 @@ def _random_eval_data(seed=0, num_users=60, num_items=50):
     relevant = torch.stack([users.repeat_interleave(n_rel), torch.cat(rel_items)])
     train = torch.stack([torch.randint(0, num_users, (400,), generator=g),
                          torch.randint(0, num_items, (400,), generator=g)])
-    train = train[:, ~torch.isin(train[0] * num_items + train[1], relevant[0] * num_items + relevant[1])]
+    train = train[:,
+                  ~torch.isin(train[0] * num_items + train[1],
+                              relevant[0] * num_items + relevant[1])]
     scores = torch.randn(num_users, num_items, generator=g)
     return users, relevant, train, scores
 
@@ -160,7 +170,8 @@ def _random_eval_data(seed=0, num_users=60, num_items=50):
 def test_metrics_agree_with_pyg_link_prediction_metrics(k):
     num_items = 50
     users, relevant, train, scores = _random_eval_data()
-    assert (torch.bincount(relevant[0])[users] > k).any()  # more relevant movies than the list length
+    # more relevant movies than the list length
+    assert (torch.bincount(relevant[0])[users] > k).any()
     # ranked lists from plain torch.topk on the masked scores (no ties): independent of topk_items
     masked = scores.clone()
     masked[train[0], train[1]] = float("-inf")
@@ -170,7 +181,8 @@ def test_metrics_agree_with_pyg_link_prediction_metrics(k):
     for key, value in pyg.items():
         assert ours[key] == pytest.approx(value, abs=1e-6), key
     # the whole pipeline (masking + ranking + metrics) gives the same numbers
-    full = evaluate_scores(lambda u: scores[u], relevant, num_items, [train], ks=(k, 20), chunk_size=8)
+    full = evaluate_scores(lambda u: scores[u], relevant, num_items, [train], ks=(k, 20),
+                           chunk_size=8)
     for key, value in pyg.items():
         assert full[key] == pytest.approx(value, abs=1e-6), key
     assert full["users"] == users.numel()
@@ -181,7 +193,8 @@ def test_pyg_counts_duplicated_relevant_pairs_twice():
     users, relevant, _, scores = _random_eval_data(seed=1)
     first = users[0]
     mine = relevant[:, relevant[0] == first]
-    assert mine.shape[1] == 1  # the first user has exactly one relevant movie (see _random_eval_data)
+    # the first user has exactly one relevant movie (see _random_eval_data)
+    assert mine.shape[1] == 1
     scores[first, mine[1]] = 100.0  # ... ranked first
     topk = torch.topk(scores[users], 20, dim=1).indices
     dup = torch.cat([relevant, mine], 1)  # that pair listed twice
@@ -190,6 +203,7 @@ def test_pyg_counts_duplicated_relevant_pairs_twice():
     n = users.numel()
     # PyG: that user's recall is 1/2 instead of 1/1, its IDCG covers two ranks instead of one
     assert pyg["recall@20"] == pytest.approx(ours["recall@20"] - (1 - 1 / 2) / n, abs=1e-6)
-    assert pyg["ndcg@20"] == pytest.approx(ours["ndcg@20"] - (1 - 1 / (1 + 1 / math.log2(3))) / n, abs=1e-6)
+    assert pyg["ndcg@20"] == pytest.approx(ours["ndcg@20"] - (1 - 1 / (1 + 1 / math.log2(3))) / n,
+                                           abs=1e-6)
     assert pyg["precision@20"] == pytest.approx(ours["precision@20"], abs=1e-6)
     assert pyg["hit@20"] == pytest.approx(ours["hit@20"], abs=1e-6)

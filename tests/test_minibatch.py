@@ -49,7 +49,8 @@ def local_globals(batch):
 
 def test_hetero_data_carries_the_full_graph_normalization():
     edges = toy_edges()
-    dup = torch.cat([edges, edges[:, :5]], 1)  # repeated pairs count once, as in normalized_adjacency
+    # repeated pairs count once, as in normalized_adjacency
+    dup = torch.cat([edges, edges[:, :5]], 1)
     data = mb.to_hetero_data(dup, U, I)
     dense = normalized_adjacency(edges, U, I, "coo").to_dense()
     assert data["user"].num_nodes == U and data["item"].num_nodes == I
@@ -69,7 +70,8 @@ def test_shards_partition_the_global_batch():
             spans = [mb.shard(n, r, world) for r in range(world)]
             assert spans[0][0] == 0 and spans[-1][1] == n
             assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
-            assert [b - a for a, b in spans] == [t.numel() for t in torch.arange(n).tensor_split(world)]
+            expected = [t.numel() for t in torch.arange(n).tensor_split(world)]
+            assert [b - a for a, b in spans] == expected
 
 
 def test_config_and_missing_sampler_errors(monkeypatch):
@@ -102,18 +104,22 @@ def test_batch_pairs_negatives_and_carried_weights():
     lu = batch["user"].num_nodes
     u_loc, p_loc, n_loc = mb.triples_of_batch(batch, 3)
     glob = local_globals(batch)
-    assert torch.equal(glob[u_loc], users) and torch.equal(glob[p_loc], pos + U) and torch.equal(glob[n_loc], neg + U)
+    assert torch.equal(glob[u_loc], users) and torch.equal(glob[p_loc],
+                                                           pos + U) and torch.equal(glob[n_loc],
+                                                                                    neg + U)
     assert bool((n_loc >= lu).all())  # local item nodes: a negative can never be a user
     assert not contains(edge_keys(edges, I), users.unsqueeze(1).expand_as(neg), neg, I).any()
     eli = batch[mb.LIKES].edge_label_index
-    assert torch.equal(eli[0, 6:].view(6, 3), u_loc.unsqueeze(1).expand(6, 3))  # each negative pair is its user's
+    # each negative pair is its user's
+    assert torch.equal(eli[0, 6:].view(6, 3), u_loc.unsqueeze(1).expand(6, 3))
     assert torch.equal(batch[mb.LIKES].edge_label, torch.cat([torch.ones(6), torch.zeros(18)]))
     dense = normalized_adjacency(edges, U, I, "coo").to_dense()
     for etype, shift in ((mb.LIKES, (0, lu)), (mb.REV_LIKES, (lu, 0))):
         ei = batch[etype].edge_index
         src, dst = glob[ei[0] + shift[0]], glob[ei[1] + shift[1]]
         assert ei.shape[1] > 0
-        assert torch.equal(batch[etype].edge_weight, dense[src, dst])  # full-graph weight, not the subgraph's
+        # full-graph weight, not the subgraph's
+        assert torch.equal(batch[etype].edge_weight, dense[src, dst])
 
 
 @needs_sampling
@@ -129,13 +135,15 @@ def test_sample_everything_equals_full_graph(layers, dense_norm):
     full = model.propagate_embeddings(normalized_adjacency(edges, U, I))
     glob = local_globals(batch)
     seeds = torch.cat([t.reshape(-1) for t in mb.triples_of_batch(batch, 2)]).unique()
-    for sparse in (False, True) if has_torch_sparse() else (False,):  # LGConv: edge_index, SparseTensor
+    # LGConv: edge_index, SparseTensor
+    for sparse in (False, True) if has_torch_sparse() else (False,):
         emb, emb0 = mb.MiniBatchLightGCN(model, sparse=sparse)(batch)
         assert torch.equal(emb0, model.embedding.weight[glob])
         torch.testing.assert_close(emb[seeds], full[glob[seeds]], rtol=0, atol=1e-6)
     # in float64 against the textbook dense reference: equal to round-off
     model64 = LightGCN(U, I, embedding_dim=8, num_layers=layers).double()
-    batch64 = mb.SubgraphSampler(edges, U, I, [-1] * layers, layers, dtype=torch.float64).batch(users, pos, neg)
+    batch64 = mb.SubgraphSampler(edges, U, I, [-1] * layers, layers,
+                                 dtype=torch.float64).batch(users, pos, neg)
     emb64, _ = mb.MiniBatchLightGCN(model64)(batch64)
     ref = propagate_matrix_form(model64.embedding.weight, dense_norm(edges, U, I), layers,
                                 model64.alpha.double())
@@ -177,7 +185,8 @@ def test_sampled_embeddings_are_unbiased():
     users, pos, neg = toy_triples(edges, b=4, n=1)
     full = model.propagate_embeddings(normalized_adjacency(edges, U, I)).detach()
     seeds = torch.cat([users, pos + U, neg.reshape(-1) + U]).unique()
-    target = full[seeds] - model.alpha[0] * model.embedding.weight[seeds].detach()  # the propagated part
+    # the propagated part
+    target = full[seeds] - model.alpha[0] * model.embedding.weight[seeds].detach()
     sampler = mb.SubgraphSampler(edges, U, I, [2, 2], 2)
     nets = {True: mb.MiniBatchLightGCN(model), False: mb.MiniBatchLightGCN(model, rescale=False)}
     sums = {key: torch.zeros_like(target) for key in nets}
@@ -188,7 +197,8 @@ def test_sampled_embeddings_are_unbiased():
         for first, last in spans:
             batch = loader(torch.arange(first, last))
             glob = local_globals(batch)
-            where = (glob.unsqueeze(0) == seeds.unsqueeze(1)).int().argmax(1)  # local row of each seed
+            # local row of each seed
+            where = (glob.unsqueeze(0) == seeds.unsqueeze(1)).int().argmax(1)
             for key, net in nets.items():
                 sums[key] += net(batch)[0][where] - model.alpha[0] * model.embedding.weight[seeds]
     rel = {key: ((sums[key] / n - target).norm() / target.norm()).item() for key in nets}
@@ -227,7 +237,8 @@ def test_scaled_shard_losses_average_to_the_global_step():
     def loss_grad(a, b, world):
         batch = sampler.batch(users[a:b], pos[a:b], neg[a:b])
         emb, emb0 = net(batch)
-        loss = mb.minibatch_loss(emb, emb0, batch, 2, 0.1, hard_negatives=1) * ((b - a) * world / users.numel())
+        loss = mb.minibatch_loss(emb, emb0, batch, 2, 0.1,
+                                 hard_negatives=1) * ((b - a) * world / users.numel())
         return loss.detach(), torch.autograd.grad(loss, model.embedding.weight)[0]
 
     whole_loss, whole_grad = loss_grad(0, 9, 1)
@@ -254,13 +265,15 @@ def test_training_learns_and_keeps_the_best_weights():
     model = LightGCN(40, 20, embedding_dim=8, num_layers=2)
     adj = normalized_adjacency(train, 40, 20)
     before = evaluate_model(model, adj, val, [train], k=5)["recall@5"]
-    cfg = mb.MiniBatchConfig(epochs=12, batch_size=50, lr=0.05, num_negatives=2, num_neighbors=(5, 5),
+    cfg = mb.MiniBatchConfig(epochs=12, batch_size=50, lr=0.05, num_negatives=2,
+                             num_neighbors=(5, 5),
                              eval_every=3, k=5, seed=0)
     res = mb.train_minibatch(model, train, val, cfg, progress=False)
     after = evaluate_model(model, adj, val, [train], k=5)["recall@5"]
     assert res.epochs == list(range(1, 13)) and res.steps == 12 * math.ceil(train.shape[1] / 50)
     assert len(res.step_loss) == res.steps
-    assert abs(res.loss[0] - math.log(2)) < 0.05  # initial scores ~0: softplus(0) = ln 2 (+ small L2)
+    # initial scores ~0: softplus(0) = ln 2 (+ small L2)
+    assert abs(res.loss[0] - math.log(2)) < 0.05
     assert res.loss[-1] < 0.6 * res.loss[0]
     assert after > max(before, 0.5) and after == max(res.val_metric)
     assert 0 < res.sampled_nodes <= 60 and res.sampled_edges > 0
@@ -276,11 +289,11 @@ def test_sample_everything_trains_like_the_full_graph_trainer():
     mini = LightGCN(40, 20, embedding_dim=8, num_layers=2)
     full = copy.deepcopy(mini)
     res = mb.train_minibatch(mini, train, config=mb.MiniBatchConfig(
-        epochs=4, batch_size=50, lr=0.05, l2_lambda=1e-3, num_negatives=3, hard_negatives=2, num_neighbors=-1,
-        seed=5), progress=False)
+        epochs=4, batch_size=50, lr=0.05, l2_lambda=1e-3, num_negatives=3, hard_negatives=2,
+        num_neighbors=-1, seed=5), progress=False)
     ref = train_bpr(full, normalized_adjacency(train, 40, 20), train, None, TrainConfig(
-        epochs=4, batch_size=50, lr=0.05, l2_lambda=1e-3, num_negatives=3, hard_negatives=2, lr_decay=1.0,
-        shared_negatives=False, seed=5), progress=False)
+        epochs=4, batch_size=50, lr=0.05, l2_lambda=1e-3, num_negatives=3, hard_negatives=2,
+        lr_decay=1.0, shared_negatives=False, seed=5), progress=False)
     torch.testing.assert_close(torch.tensor(res.loss), torch.tensor(ref.loss), rtol=1e-5, atol=0)
     torch.testing.assert_close(mini.embedding.weight, full.embedding.weight, rtol=0, atol=1e-5)
 
@@ -289,7 +302,8 @@ def test_sample_everything_trains_like_the_full_graph_trainer():
 def test_time_budget_stops_after_one_step():
     train, _ = planted()
     model = LightGCN(40, 20, embedding_dim=8, num_layers=2)
-    res = mb.train_minibatch(model, train, config=mb.MiniBatchConfig(epochs=5, batch_size=50, time_budget=0.0),
+    res = mb.train_minibatch(model, train,
+                             config=mb.MiniBatchConfig(epochs=5, batch_size=50, time_budget=0.0),
                              progress=False)
     assert res.stopped_by_budget and res.steps == 1 and res.epochs == [1]
 
@@ -298,7 +312,8 @@ def test_comparison_benchmark_runs_at_tiny_size(tmp_path):
     """benchmarks/minibatch_vs_fullgraph.py --tiny: the table and the JSON appear (or, without
     torch-sparse, the one skip line). No timing is asserted."""
     env = {**os.environ, "CI": "true"}
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "minibatch_vs_fullgraph.py"), "--tiny",
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "minibatch_vs_fullgraph.py"),
+                           "--tiny",
                            "--budget", "1", "--out", str(tmp_path)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -28,7 +28,8 @@ def test_conv_matches_dense_propagation(dense_norm):
 def test_all_graph_formats_agree_with_matrix_form(model, layout, dense_norm):
     ei = bipartite_edge_index(EDGES, USERS)
     adj = ei if layout == "edge_index" else normalized_adjacency(EDGES, USERS, ITEMS, layout)
-    expected = propagate_matrix_form(model.embedding.weight, dense_norm(EDGES, USERS, ITEMS).float(), 3)
+    expected = propagate_matrix_form(model.embedding.weight,
+                                     dense_norm(EDGES, USERS, ITEMS).float(), 3)
     torch.testing.assert_close(model.propagate_embeddings(adj), expected)
     users, items = model(adj)
     assert users.shape == (USERS, 8) and items.shape == (ITEMS, 8)
@@ -39,8 +40,10 @@ def test_sparse_tensor_input(model, dense_norm):
     from torch_sparse import SparseTensor
 
     a = normalized_adjacency(EDGES, USERS, ITEMS, "coo")
-    st = SparseTensor(row=a.indices()[0], col=a.indices()[1], value=a.values(), sparse_sizes=a.shape)
-    expected = propagate_matrix_form(model.embedding.weight, dense_norm(EDGES, USERS, ITEMS).float(), 3)
+    st = SparseTensor(row=a.indices()[0], col=a.indices()[1], value=a.values(),
+                      sparse_sizes=a.shape)
+    expected = propagate_matrix_form(model.embedding.weight,
+                                     dense_norm(EDGES, USERS, ITEMS).float(), 3)
     torch.testing.assert_close(model.propagate_embeddings(st), expected)
 
 
@@ -125,7 +128,8 @@ def test_model_gradient_of_non_symmetric_matrix_matches_dense_autograd(model, la
     model.zero_grad()
     (model.propagate_embeddings(_sparse(a, layout)) * w).sum().backward()
     e0 = model.embedding.weight.detach().clone().requires_grad_(True)
-    (propagate_matrix_form(e0, a, 3) * w).sum().backward()  # dense A @ x: torch.autograd's own backward
+    # dense A @ x: torch.autograd's own backward
+    (propagate_matrix_form(e0, a, 3) * w).sum().backward()
     torch.testing.assert_close(model.embedding.weight.grad, e0.grad)
 
 
@@ -180,7 +184,8 @@ def test_learnable_matrix_values_get_pytorchs_gradient():
     x2 = x.detach().clone().requires_grad_(True)
     (dense @ x2).sum().backward()
     torch.testing.assert_close(x.grad, x2.grad)
-    torch.testing.assert_close(adj.grad.to_dense(), dense.grad * (a != 0))  # only the stored entries
+    # only the stored entries
+    torch.testing.assert_close(adj.grad.to_dense(), dense.grad * (a != 0))
 
 
 def test_model_survives_deepcopy_after_use(model):

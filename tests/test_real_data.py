@@ -73,7 +73,8 @@ def test_positive_edges_and_split(graph):
 def test_normalized_adjacency_matches_pyg_gcn_norm(graph):
     ours = graph.train_adjacency(layout="coo")
     ei, w = gcn_norm(graph.train_edge_index(), None, graph.num_nodes, add_self_loops=False)
-    pyg = torch.sparse_coo_tensor(ei, w, (graph.num_nodes, graph.num_nodes), check_invariants=True).coalesce()
+    pyg = torch.sparse_coo_tensor(ei, w, (graph.num_nodes, graph.num_nodes),
+                                  check_invariants=True).coalesce()
     assert torch.equal(ours.indices(), pyg.indices())
     torch.testing.assert_close(ours.values(), pyg.values())
 
@@ -90,7 +91,8 @@ def test_gowalla_is_the_paper_split():
     assert (graph.num_users, graph.num_items) == (29_858, 40_981)
     assert graph.split.sizes() == (810_128, 0, 217_242)
     assert graph.duplicates == 0 and graph.threshold is None
-    assert graph.user_encoder.classes_.tolist() == list(range(29_858))  # already 0-based, kept as is
+    # already 0-based, kept as is
+    assert graph.user_encoder.classes_.tolist() == list(range(29_858))
     train, test = graph.split.train, graph.split.test
     overlap = torch.isin(train[0] * graph.num_items + train[1], test[0] * graph.num_items + test[1])
     assert not overlap.any()

@@ -1,4 +1,5 @@
-"""recommend / liked_items on a toy graph: titles when known, ids otherwise, training likes masked."""
+"""recommend / liked_items on a toy graph: titles when known, ids otherwise, training likes
+masked."""
 import pandas as pd
 import pytest
 import torch
@@ -26,7 +27,8 @@ def test_recommend_masks_training_likes_and_marks_held_out_ones():
     table = recommend(lambda u: SCORES[u], graph(), META, 7, k=3)
     # user 7 liked items 0, 1 in training: next best are 2, 3, 4 (raw 102, 103, 104)
     assert table["movieId"].tolist() == [102, 103, 104]
-    assert table["title"].tolist() == ["C", "D", "E"] and table["genres"].tolist() == ["y", "x", "x"]
+    assert table["title"].tolist() == ["C", "D", "E"] and table["genres"].tolist() == ["y", "x",
+                                                                                       "x"]
     assert table["rank"].tolist() == [1, 2, 3]
     assert table["held_out"].tolist() == [False, True, False]  # 103 is user 7's validation like
 
@@ -71,7 +73,8 @@ def toy_fold(layers=2):
 
 def test_encode_profile_takes_raw_ids_and_titles():
     g = graph(items=META)
-    assert encode_profile(g, None, [103, "a", "E", 103]).tolist() == [0, 3, 4]  # sorted, repeats once
+    # sorted, repeats once
+    assert encode_profile(g, None, [103, "a", "E", 103]).tolist() == [0, 3, 4]
     assert encode_profile(g, META, 101).tolist() == [1]
 
 
@@ -79,7 +82,8 @@ def test_encode_profile_takes_raw_ids_and_titles():
 def test_recommend_new_user_masks_the_profile_and_explains(method):
     fold, _ = toy_fold()
     table = recommend_new_user(fold, graph(items=META), None, ["A", 102], k=3, method=method)
-    assert list(table.columns) == ["rank", "movieId", "title", "genres", "score", "because you liked", "similarity"]
+    assert list(table.columns) == ["rank", "movieId", "title", "genres", "score",
+                                   "because you liked", "similarity"]
     assert table["rank"].tolist() == [1, 2, 3]
     assert not set(table["movieId"]) & {100, 102}  # liked movies are never recommended
     assert set(table["because you liked"]) <= {"A", "C"}

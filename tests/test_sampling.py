@@ -8,7 +8,8 @@ EDGES = torch.tensor([[0, 0, 0, 1, 2, 2], [0, 1, 2, 3, 0, 4]])
 
 def test_contains():
     keys = edge_keys(EDGES, 5)
-    assert contains(keys, torch.tensor([0, 0, 1, 2]), torch.tensor([1, 3, 3, 3]), 5).tolist() == [True, False, True, False]
+    assert contains(keys, torch.tensor([0, 0, 1, 2]), torch.tensor([1, 3, 3, 3]),
+                    5).tolist() == [True, False, True, False]
 
 
 def test_samples_are_valid():

@@ -18,7 +18,8 @@ import scaling  # noqa: E402  (benchmarks/scaling.py)
 
 def test_scaling_runs_at_tiny_size(tmp_path):
     env = {**os.environ, "CI": "true"}  # quiet progress bars
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scaling.py"), "--tiny", "--out", str(tmp_path)],
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scaling.py"), "--tiny",
+                           "--out", str(tmp_path)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
@@ -39,7 +40,8 @@ def test_scaling_runs_at_tiny_size(tmp_path):
     for key in ("epoch_seconds", "step_seconds", "eval_seconds", "peak_mb"):
         assert math.isfinite(res["fits"]["synthetic"][key]["slope"]), key
     assert res["gpu_estimate"]["tensor_bytes_per_interaction"] > 0
-    assert res["largest_trained"]["train_interactions"] == max(g["train_interactions"] for g in graphs)
+    largest = max(g["train_interactions"] for g in graphs)
+    assert res["largest_trained"]["train_interactions"] == largest
 
 
 def test_synthetic_graph_is_a_clean_power_law_split():
@@ -47,7 +49,8 @@ def test_synthetic_graph_is_a_clean_power_law_split():
     assert train.shape == (2, 200_000) and train.dtype == torch.long
     # ids compact, every node has a training interaction, test pairs only between known nodes
     assert int(train[0].max()) == users - 1 and int(train[1].max()) == items - 1
-    assert torch.bincount(train[0], minlength=users).min() > 0 and torch.bincount(train[1], minlength=items).min() > 0
+    assert torch.bincount(train[0], minlength=users).min() > 0
+    assert torch.bincount(train[1], minlength=items).min() > 0
     assert int(test[0].max()) < users and int(test[1].max()) < items
     # one edge per pair, no pair both in train and test
     keys = torch.cat([train[0] * items + train[1], test[0] * items + test[1]])

@@ -20,7 +20,9 @@ EMB = unit_angles([0, 10, 30, 90, 100, 180])
 def test_nearest_items_by_cosine_without_itself():
     sims, idx = nearest_items(EMB, [0, 3], k=2)
     assert idx.tolist() == [[1, 2], [4, 2]]
-    assert torch.allclose(sims[0], torch.tensor([math.cos(math.radians(10)), math.cos(math.radians(30))]), atol=1e-6)
+    assert torch.allclose(sims[0],
+                          torch.tensor([math.cos(math.radians(10)),
+                                        math.cos(math.radians(30))]), atol=1e-6)
 
 
 def test_candidates_restrict_the_neighbours_and_ties_go_to_the_lower_index():
@@ -31,7 +33,8 @@ def test_candidates_restrict_the_neighbours_and_ties_go_to_the_lower_index():
     with pytest.raises(ValueError, match="boolean mask of shape"):
         nearest_items(EMB, [0], k=1, candidates=torch.ones(3, dtype=torch.bool))
     with pytest.raises(ValueError, match="only 2 candidate items"):
-        nearest_items(EMB, [0], k=2, candidates=torch.tensor([True, True, False, False, False, False]))
+        nearest_items(EMB, [0], k=2,
+                      candidates=torch.tensor([True, True, False, False, False, False]))
     with pytest.raises(ValueError, match=r"in 0\.\.5"):
         nearest_items(EMB, [6], k=1)
 
@@ -46,7 +49,8 @@ def test_chunks_give_the_same_answer():
 def test_explain_picks_the_closest_liked_movie():
     because, sim = explain(EMB, liked=[0, 3], recommended=[1, 4, 2])
     assert because.tolist() == [0, 3, 0]
-    assert torch.allclose(sim, torch.tensor([math.cos(math.radians(a)) for a in (10, 10, 30)]), atol=1e-6)
+    assert torch.allclose(sim, torch.tensor([math.cos(math.radians(a)) for a in (10, 10, 30)]),
+                          atol=1e-6)
     with pytest.raises(ValueError, match="at least one liked item"):
         explain(EMB, [], [1])
 

@@ -17,7 +17,8 @@ def two_communities(users=40, items=20, seed=0):
     rows, cols = [], []
     for block in range(2):
         u = torch.arange(block * users // 2, (block + 1) * users // 2).repeat_interleave(6)
-        i = torch.stack([torch.randperm(items // 2, generator=g)[:6] for _ in range(users // 2)]).flatten()
+        i = torch.stack([torch.randperm(items // 2,
+                                        generator=g)[:6] for _ in range(users // 2)]).flatten()
         rows.append(u)
         cols.append(i + block * items // 2)
     edges = torch.stack([torch.cat(rows), torch.cat(cols)])
@@ -50,7 +51,8 @@ def test_reported_loss_is_the_mean_of_the_batch_losses(shared):
     torch.manual_seed(0)
     model = LightGCN(40, 20, embedding_dim=8, num_layers=2)
     adj = normalized_adjacency(train, 40, 20)
-    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.0, l2_lambda=0.5, num_negatives=6, hard_negatives=2, seed=3,
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.0, l2_lambda=0.5, num_negatives=6,
+                      hard_negatives=2, seed=3,
                       shared_negatives=shared)
     with torch.no_grad():
         emb, emb0 = model.propagate_embeddings(adj), model.embedding.weight.clone()
@@ -58,12 +60,14 @@ def test_reported_loss_is_the_mean_of_the_batch_losses(shared):
         sampler = BPRSampler(train, 40, 20, seed=3)
         if shared:  # negatives drawn per distinct user of the batch
             for users, pos, row, neg in sampler.epoch_shared(64, 6):
-                loss = bpr_shared_negatives_loss(emb, emb0, users, pos + 40, row, neg + 40, 0.5, hardest=2)
+                loss = bpr_shared_negatives_loss(emb, emb0, users, pos + 40, row, neg + 40, 0.5,
+                                                 hardest=2)
                 total, n = total + loss.item() * users.numel(), n + users.numel()
         else:  # negatives drawn per (user, liked movie) pair
             for users, pos, neg in sampler.epoch(64, 6):
                 row = torch.arange(users.numel())
-                loss = bpr_shared_negatives_loss(emb, emb0, users, pos + 40, row, neg + 40, 0.5, hardest=2)
+                loss = bpr_shared_negatives_loss(emb, emb0, users, pos + 40, row, neg + 40, 0.5,
+                                                 hardest=2)
                 total, n = total + loss.item() * users.numel(), n + users.numel()
     assert n == train.shape[1]
     res = train_bpr(model, adj, train, None, cfg, progress=False)
@@ -89,7 +93,8 @@ def test_mixed_negatives_train_reproducibly_and_beat_chance():
     assert torch.equal(weights[0], weights[1])
     with pytest.raises(ValueError, match="set hard_negatives=None with it"):
         TrainConfig(synthetic_negatives=1)  # the default hard_negatives=8 means something else
-    with pytest.raises(ValueError, match="synthetic_negatives=7 must be between 1 and num_negatives=6"):
+    with pytest.raises(ValueError,
+                       match="synthetic_negatives=7 must be between 1 and num_negatives=6"):
         TrainConfig(num_negatives=6, hard_negatives=None, synthetic_negatives=7)
 
 
@@ -148,8 +153,10 @@ def test_train_cached_reuses_identical_runs_only(tmp_path, monkeypatch):
     assert torch.equal(again_model.embedding.weight, first_model.embedding.weight)
     assert again.val_metric == first.val_metric and again.best_epoch == first.best_epoch
     monkeypatch.undo()
-    other = train_cached(fresh(1), adj, train, val, cfg, progress=False, cache_dir=tmp_path)  # another seed
+    # another seed
+    other = train_cached(fresh(1), adj, train, val, cfg, progress=False, cache_dir=tmp_path)
     assert not other.from_cache and len(list(tmp_path.glob("*.pt"))) == 2
     (next(iter(sorted(tmp_path.glob("*.pt"))))).write_bytes(b"damaged")
     for seed in (0, 1):  # a damaged file is trained again, never trusted
-        assert train_cached(fresh(seed), adj, train, val, cfg, progress=False, cache_dir=tmp_path).val_metric
+        assert train_cached(fresh(seed), adj, train, val, cfg, progress=False,
+                            cache_dir=tmp_path).val_metric
