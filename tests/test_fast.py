@@ -6,22 +6,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from test_model import EDGES, ITEMS, USERS, _non_symmetric  # a toy graph, a non-symmetric matrix
 
 from lightgcn_helpers import _fast
 from lightgcn_helpers.graph import normalized_adjacency
 from lightgcn_helpers.loss import l2_regularization
 from lightgcn_helpers.model import LightGCN, LightGCNConv
-
-USERS, ITEMS = 4, 5
-EDGES = torch.tensor([[0, 0, 1, 2, 2, 2, 3], [0, 1, 1, 2, 3, 4, 4]])
-
-
-def _non_symmetric(n=USERS + ITEMS, seed=0):
-    """A random dense (n, n) matrix with ~40 % non-zeros and no symmetry."""
-    g = torch.Generator().manual_seed(seed)
-    a = torch.rand(n, n, generator=g) * (torch.rand(n, n, generator=g) < 0.4)
-    assert not torch.equal(a, a.T)
-    return a
 
 
 def _sparse(dense, layout):
@@ -230,3 +220,15 @@ def test_unique_keys_equal_torch_unique():
     keys = torch.tensor([9, 2, 2, 7, 10**12, 2, 0])
     assert torch.equal(_fast.unique_keys(keys), torch.unique(keys))
     assert torch.equal(_fast.unique_keys(keys[:0]), torch.unique(keys[:0]))
+
+
+def test_a_used_model_pickles_and_copies_with_an_empty_transpose_cache():
+    import copy
+    import pickle
+
+    conv = LightGCNConv()
+    x = torch.randn(USERS + ITEMS, 2, requires_grad=True)
+    conv(x, _non_symmetric(seed=8).to_sparse_csr()).sum().backward()
+    assert len(conv._transposes) == 1
+    for clone in (pickle.loads(pickle.dumps(conv)), copy.deepcopy(conv)):
+        assert isinstance(clone._transposes, _fast.TransposeCache) and len(clone._transposes) == 0
