@@ -228,7 +228,8 @@ def test_a_used_model_pickles_and_copies_with_an_empty_transpose_cache():
 
     conv = LightGCNConv()
     x = torch.randn(USERS + ITEMS, 2, requires_grad=True)
-    conv(x, _non_symmetric(seed=8).to_sparse_csr()).sum().backward()
+    adj = _non_symmetric(seed=8).to_sparse_csr()  # kept alive: the cache holds it weakly
+    conv(x, adj).sum().backward()
     assert len(conv._transposes) == 1
     for clone in (pickle.loads(pickle.dumps(conv)), copy.deepcopy(conv)):
         assert isinstance(clone._transposes, _fast.TransposeCache) and len(clone._transposes) == 0
