@@ -256,7 +256,8 @@ def test_fresh_setup_without_index_or_cache_compiles_nothing_and_names_the_comma
     done = stage.run(LIGHTGCN_PYG_INDEX=closed_port_url(),
                      LIGHTGCN_SPARSE_CMD="./workshop.sh sparse")
     assert done.returncode == 4, done.stdout + done.stderr
-    assert re.search(r"PyG's prebuilt wheels: http://127\.0\.0\.1:\d+/\S+: unreachable\n", done.stdout)
+    assert re.search(r"from LIGHTGCN_PYG_INDEX \(http://127\.0\.0\.1:\d+/\S+\): unreachable\n",
+                     done.stdout)
     assert "ERROR" not in done.stdout + done.stderr                  # nothing reads as a failure
     assert "has no compiled torch-scatter" in done.stdout            # pip's cache was looked at
     skip = [line for line in done.stderr.splitlines() if SKIP_LINE in line]
@@ -292,7 +293,7 @@ def test_build_on_request_compiles_once_then_fresh_setups_take_pips_cache(stage,
     empty.mkdir()
     done = stage.run(LIGHTGCN_PYG_INDEX=str(empty), LIGHTGCN_SPARSE_STATUS=str(status))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"PyG's prebuilt wheels: {empty}: no wheel there for " in done.stdout
+    assert f"LIGHTGCN_PYG_INDEX ({empty}): no wheel there for " in done.stdout
     assert "torch-sparse OK (taken from pip's cache, nothing compiled)" in done.stdout
     assert sorted(stage.builds()) == sorted(pins())                   # still one build each
     assert stage.installed() == {"torch_scatter": "source", "torch_sparse": "source"}
@@ -312,7 +313,7 @@ def test_prebuilt_wheels_are_used_without_compiling(stage, pyg_index):
     pyg_index.publish("BUILT = 'prebuilt'\n")
     done = stage.run(LIGHTGCN_PYG_INDEX=pyg_index.url)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "PyG's prebuilt wheels, nothing compiled" in done.stdout
+    assert "torch-sparse OK (prebuilt wheels, nothing compiled)" in done.stdout
     assert "Successfully installed" in done.stdout
     assert stage.builds() == []
     assert stage.installed() == {"torch_scatter": "prebuilt", "torch_sparse": "prebuilt"}
@@ -342,12 +343,12 @@ def test_prebuilt_wheels_that_do_not_import_are_removed_compiled_on_request(stag
     pyg_index.publish("raise ImportError('undefined symbol: built for another torch')\n")
     done = stage.run(LIGHTGCN_PYG_INDEX=pyg_index.url)
     assert done.returncode == 4, done.stdout + done.stderr
-    assert "installed but do not import" in done.stdout and SKIP_LINE in done.stderr
+    assert "installed, but they do not import" in done.stdout and SKIP_LINE in done.stderr
     assert stage.builds() == [] and stage.installed() == {}
 
     done = stage.run("--build", LIGHTGCN_PYG_INDEX=pyg_index.url)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "installed but do not import" in done.stdout
+    assert "installed, but they do not import" in done.stdout
     assert sorted(stage.builds()) == sorted(pins())
     assert stage.installed() == {"torch_scatter": "source", "torch_sparse": "source"}
 

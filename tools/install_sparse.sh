@@ -111,25 +111,28 @@ try_prebuilt() {  # 0 when PyG's wheels are installed and import
     echo "    LIGHTGCN_PYG_WHEELS=0: not trying PyG's prebuilt wheels"
     return 1
   fi
-  local url out why
+  local url out why src
   if [ -n "${LIGHTGCN_PYG_INDEX:-}" ]; then
     url="$LIGHTGCN_PYG_INDEX"
+    src="Prebuilt wheels from LIGHTGCN_PYG_INDEX ($url)"
   elif ! url="$(pyg_index_url 2>&1)"; then
     echo "    No PyG wheel index for this torch: $url"
     return 1
+  else
+    src="Prebuilt wheels from PyG's index ($url)"
   fi
   # Wheels only (never a source archive), a short timeout and one retry: an unreachable
   # index must not hold up the set-up.
   if out="$(pip_install --only-binary :all: --timeout 15 --retries 1 --find-links "$url" \
               -r "$REQ" 2>&1)"; then
     if sparse_ok; then
-      echo "    PyG's prebuilt wheels ($url):"
+      echo "    $src:"
       grep '^Successfully installed' <<<"$out" | sed 's/^/    /' || true
-      echo "    torch-sparse OK (PyG's prebuilt wheels, nothing compiled)"
+      echo "    torch-sparse OK (prebuilt wheels, nothing compiled)"
       status prebuilt
       return 0
     fi
-    echo "    PyG's wheels from $url installed but do not import with this torch; removing them"
+    echo "    $src: installed, but they do not import with this torch; removing them"
     uninstall_sparse | sed 's/^ */      /'
   else
     # One line: why pip found nothing (its own messages are long and say ERROR, which reads
@@ -143,7 +146,7 @@ try_prebuilt() {  # 0 when PyG's wheels are installed and import
     elif grep -q -E 'Could not fetch URL|[0-9]{3} (Client|Server) Error' <<<"$out"; then
       why="could not be read"
     fi
-    echo "    PyG's prebuilt wheels: $url: $why"
+    echo "    $src: $why"
   fi
   return 1
 }
