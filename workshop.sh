@@ -7,7 +7,7 @@
 #   ./workshop.sh setup          only set up
 #   ./workshop.sh sparse         set up, then compile torch-scatter + torch-sparse for
 #                                notebook 03's SparseTensor cells (about 12 minutes on an
-#                                idle 2-core machine, 30-40 on a busy one; once: pip caches them)
+#                                idle 2-core machine, up to 75 on a busy one; pip caches them)
 #   ./workshop.sh sparse --background
 #                                the same compile behind the lab, at the lowest priority
 #                                (nice 19, one job), logged to .venv/sparse-build.log

@@ -11,7 +11,7 @@
 #   otherwise it installs nothing and prints one line: what is missing, which notebook
 #   cells skip without it, and the command that adds it (exit status 4).
 # With --build it then compiles them against the installed torch when 1-3 found nothing
-# (about 12 minutes on an idle 2-core machine, 30-40 on a busy one; pip caches the wheels,
+# (about 12 minutes on an idle 2-core machine, up to 75 on a busy one; pip caches the wheels,
 # so later set-ups, other clones and CI take them from step 3 in seconds).
 # A copy that is installed but does not import (built for another torch) is replaced.
 #
@@ -194,7 +194,7 @@ compile_sparse() {  # pip compiles the source against the installed torch; 0 whe
   export MAX_JOBS="${MAX_JOBS:-2}"
   torch_label
   say "Compiling torch-scatter and torch-sparse against $TORCH (MAX_JOBS=$MAX_JOBS):"
-  echo "    about 12 minutes on an idle 2-core machine, 30-40 minutes on a busy one; pip caches"
+  echo "    about 12 minutes on an idle 2-core machine, up to 75 on a busy one; pip caches"
   echo "    the wheels, so later set-ups take them in seconds."
   if [ "$STALE_CACHE" = 1 ]; then
     # pip would take the stale wheels from its cache again: drop them, compile anew.
