@@ -1,12 +1,14 @@
 """The set-up scripts, without the network and without touching .venv.
 
-* ``tools/install_sparse.sh`` (PyG's prebuilt wheels first, else pip's cache, else a
-  compile) runs with the real pip against a throw-away environment. torch-scatter and
+* ``tools/install_sparse.sh`` (prebuilt wheels only: PyG's index, else pip's cache, else
+  one skip line; ``--build`` then compiles) runs with the real pip against a throw-away
+  environment. torch-scatter and
   torch-sparse are stand-ins with the pinned names and versions: "prebuilt" wheels served
   by a PyG-style index page on 127.0.0.1, and source archives whose "compilation" (a tiny
   in-tree build backend) is logged, so a test sees whether anything was compiled.
 * ``workshop.sh`` and ``.ci/run`` run in a temporary copy of the repository with a fake
-  ``.venv/bin/python`` that records pip's command lines instead of installing anything.
+  ``.venv/bin/python`` that records pip's command lines instead of installing anything
+  (and whose "compile" of torch-sparse is a file it creates).
 """
 from __future__ import annotations
 
