@@ -16,7 +16,7 @@ import torch
 
 __all__ = ["seed_everything", "pick_device", "versions", "plot_style", "has_torch_sparse",
            "quiet_progress", "interactive", "interact", "time_calls", "median_seconds",
-           "load_average", "machine_info"]
+           "load_average", "machine_info", "start_notebook", "notebook_run_time"]
 
 _PACKAGES = ("torch", "torch_geometric", "torch_sparse", "torch_scatter", "numpy", "pandas",
              "scikit-learn", "matplotlib")
@@ -124,6 +124,27 @@ def plot_style() -> None:
         "axes.grid": True,
         "grid.alpha": 0.3,
     })
+
+
+_CLOCK: dict[str, float] = {}
+
+
+def start_notebook(seed: int, device: str | None = None) -> torch.device:
+    """What every notebook's set-up cell does: :func:`plot_style`, :func:`seed_everything`,
+    the device chosen once (:func:`pick_device`), one line with the device and the package
+    versions, and the clock that :func:`notebook_run_time` reads. Returns the device."""
+    plot_style()
+    seed_everything(seed)
+    chosen = pick_device(device)
+    _CLOCK["start"] = time.perf_counter()
+    print(f"device: {chosen} | " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    return chosen
+
+
+def notebook_run_time() -> str:
+    """``'This notebook ran in N s'``, since :func:`start_notebook` (the last cell prints it)."""
+    seconds = time.perf_counter() - _CLOCK.get("start", time.perf_counter())
+    return f"This notebook ran in {seconds:.0f} s"
 
 
 def interactive() -> bool:

@@ -119,3 +119,16 @@ def test_machine_info_and_load_average(monkeypatch):
     assert machine_info()["load_at_start"] is None and "device" not in machine_info()
     monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 0.5))
     assert load_average() == 1.5 and machine_info()["load_at_start"] == 1.5
+
+
+def test_start_notebook_sets_up_and_starts_the_clock(capsys):
+    import re
+
+    from lightgcn_helpers.env import notebook_run_time, start_notebook
+
+    device = start_notebook(3, device="cpu")
+    assert device == torch.device("cpu")
+    assert torch.initial_seed() == 3
+    line = capsys.readouterr().out
+    assert line.startswith("device: cpu | python ") and "torch " in line
+    assert re.fullmatch(r"This notebook ran in \d+ s", notebook_run_time())

@@ -1,0 +1,244 @@
+"""The series' diagrams and repeated plot recipes, so that a notebook shows the picture and
+not the drawing code. Every figure is at most 9 inches (900 px at the series' 100 dpi) wide.
+
+=========================  ==========================================================
+:func:`draw_model`         LightGCN and its loss in one picture (notebook 04, §1)
+:func:`draw_toy_layers`    a toy graph's values layer by layer (notebook 04, §2)
+:func:`draw_filter`        LightGCN and GF-CF as graph filters (notebook 04, §7)
+:func:`plot_ladder`        accuracy against wall time, measured and published (notebook 08, §2)
+=========================  ==========================================================
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+__all__ = ["draw_model", "draw_toy_layers", "draw_filter", "plot_ladder"]
+
+MAX_WIDTH_IN = 9.0  # 900 px at plot_style()'s 100 dpi
+
+
+def _box(ax, x, y, w, h, text, color):
+    """A rounded box with centred text."""
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.06", fc=color,
+                                ec="0.3"))
+    ax.text(x, y, text, ha="center", va="center", linespacing=1.5)
+
+
+def _arrow(ax, a, b, text="", right=False, **kw):
+    """An arrow a -> b, with text above (or right of) its middle."""
+    ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=14, color="0.25",
+                                 shrinkA=0, shrinkB=0, **kw))
+    if text:
+        x, y = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
+        ax.text(x + 0.07 * right, y + 0.08 * (not right), text, ha="left" if right else "center",
+                va="center" if right else "bottom")
+
+
+def draw_model(num_layers: int = 3):
+    """LightGCN with ``num_layers`` layers and its BPR loss in one picture: ``E⁰`` (the only
+    learned table) → ``Ã·`` per layer → the weighted sum ``Σ α_l E^(l)`` → inner products → BPR,
+    with the L2 penalty on the layer-0 rows. Drawn in notebook 04, §1."""
+    xs = [0.7 + 1.3 * layer for layer in range(num_layers + 1)]  # the boxes E^(0), ..., E^(L)
+    sx, bx = xs[-1] + 2.0, xs[-1] + 4.25  # the score and the BPR boxes
+    width = bx + 1.2
+    fig, ax = plt.subplots(figsize=(min(MAX_WIDTH_IN - 0.2, 0.86 * width), 2.9))
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1)
+    ax.set(xlim=(0, width), ylim=(0.45, 3.75))
+    ax.axis("off")
+    for layer, x in enumerate(xs):  # the layers and their weights alpha_l
+        label, color = (r"$E^{(0)}$ learned", "#fdd9b5") if layer == 0 else (f"$E^{{({layer})}}$",
+                                                                            "#dbe9f6")
+        _box(ax, x, 2.6, 0.9 if layer else 1.05, 0.6, label, color)
+        if layer:
+            start = xs[layer - 1] + (0.6 if layer == 1 else 0.5)
+            _arrow(ax, (start, 2.6), (x - 0.5, 2.6), r"$\tilde A\,\cdot$")
+        _arrow(ax, (x, 2.24), (x, 1.56), rf"$\alpha_{layer}$", right=True)
+    mid, span = (xs[0] + xs[-1]) / 2, xs[-1] - xs[0] + 1.0
+    _box(ax, mid, 1.2, span, 0.6, r"$E = \sum_l \alpha_l E^{(l)}$, "
+         rf"$\alpha_l = 1/{num_layers + 1}$", "#dbe9f6")
+    score = r"$\hat y_{ui} = \mathbf{e}_u^\top \mathbf{e}_i$, $\hat y_{uj}$"
+    _box(ax, sx, 1.2, 1.55, 0.9, "inner product\n" + score, "#e5f5e0")
+    bpr = r"$-\ln\sigma(\hat y_{ui} - \hat y_{uj})$" + "\n" + r"$+\;\lambda\,\|E^{(0)}_{u,i,j}\|^2$"
+    _box(ax, bx, 1.2, 2.05, 1.2, "BPR (notebook 05)\n" + bpr, "#fbe0ea")
+    _arrow(ax, (mid + span / 2 + 0.08, 1.2), (sx - 0.83, 1.2))
+    _arrow(ax, (sx + 0.83, 1.2), (bx - 1.08, 1.2))
+    ax.plot([xs[0], xs[0], bx], [2.94, 3.45, 3.45], color="0.25", ls="--", lw=1)  # E^(0) -> L2
+    _arrow(ax, (bx, 3.45), (bx, 1.85), ls="--")
+    penalty = r"the penalty uses the layer-0 rows $\mathbf{e}^{(0)}_u, \mathbf{e}^{(0)}_i, " \
+              r"\mathbf{e}^{(0)}_j$"
+    ax.text((xs[0] + bx) / 2, 3.5, penalty, ha="center", va="bottom")
+    plt.show()
+
+
+def _toy_panels(layers, weight, neighbours, names, focus):
+    """Per panel: title, the values on the nodes, and what happens to the ``focus`` node."""
+    def num(v):  # negative numbers in brackets inside a sum
+        return f"{v:.2f}" if v >= 0 else f"({v:.2f})"
+
+    who = names[focus]
+    panels = [(r"$e^{(0)}$: learned", layers[0], f"{who} starts at {layers[0][focus]:.2f}")]
+    for layer in range(1, len(layers)):
+        prev = layers[layer - 1]
+        terms = " + ".join(f"{weight[(focus, m)]:.2f}·{num(prev[m])}" for m in neighbours)
+        panels.append((rf"$e^{{({layer})}} = \tilde A\, e^{{({layer - 1})}}$", layers[layer],
+                       f"{who}: {terms}\n= {layers[layer][focus]:.2f}"))
+    final = [sum(col) / len(layers) for col in zip(*layers)]  # alpha_l = 1 / (L + 1)
+    how = ("(" + " + ".join(num(x[focus]) for x in layers) + f") / {len(layers)}"
+           if len(layers) <= 3 else f"mean of the {len(layers)} values")
+    panels.append((rf"$e$: weighted sum, $\alpha_l = 1/{len(layers)}$", final,
+                   f"{who}: {how}\n= {final[focus]:.2f}"))
+    return panels
+
+
+def draw_toy_layers(edges, num_users: int, names: Sequence[str],
+                    layers: Sequence[Sequence[float]], weight: dict, pos: dict, focus: int = 0):
+    """A toy bipartite graph drawn once per layer with one number per node: panel ``l`` shows
+    ``e^(l)`` (colour and value on each node), the last panel the weighted sum; under each, how the
+    ``focus`` node's value comes about. ``edges``: ``(user, item node)`` pairs, item nodes
+    numbered from ``num_users`` on; ``layers``:
+    ``[e^(0), ..., e^(L)]``, one list of node values each; ``weight``: edge → ``1/sqrt(d_u d_i)``;
+    ``pos``: node → (x, y). Drawn in notebook 04, §2."""
+    import networkx as nx
+
+    graph = nx.Graph([tuple(e) for e in edges])
+    panels = _toy_panels(layers, weight, list(graph[focus]), names, focus)
+    ncols = 2 if len(panels) <= 4 else 3  # panels at least 3 inches wide
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(MAX_WIDTH_IN / 3 * ncols, 3.2 * nrows),
+                             squeeze=False)
+    for ax, (title, x, note) in zip(axes.flat, panels):
+        _toy_panel(ax, graph, pos, weight, x, names, focus, num_users)
+        ax.set_title(title)
+        ax.text(0.5, 0.0, note, transform=ax.transAxes, ha="center", va="top", fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    plt.show()
+
+
+def _toy_panel(ax, graph, pos, weight, x, names, focus, num_users):
+    """One panel of :func:`draw_toy_layers`: edges with their weights, nodes coloured by ``x``."""
+    import networkx as nx
+
+    nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="0.6")
+    nx.draw_networkx_edges(graph, pos, [(focus, m) for m in graph[focus]], ax=ax,
+                           edge_color="black", width=2)
+    labels = {e: f"{w:.2f}" for e, w in weight.items()}
+    nx.draw_networkx_edge_labels(graph, pos, labels, ax=ax, font_size=9, rotate=False,
+                                 bbox=dict(fc="white", ec="none", pad=0.5))
+    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=[x[v] for v in graph], cmap="coolwarm",
+                           vmin=-3, vmax=3, node_size=700,
+                           edgecolors=["black" if v == focus else "0.5" for v in graph],
+                           linewidths=[2.5 if v == focus else 0.8 for v in graph])
+    nx.draw_networkx_labels(graph, pos, {v: f"{x[v]:.2f}" for v in graph}, ax=ax, font_size=9)
+    for v, xy in pos.items():  # names: users on the left, items on the right
+        user = v < num_users
+        ax.annotate(names[v], xy, xytext=(-17 if user else 17, 0), textcoords="offset points",
+                    ha="right" if user else "left", va="center", fontsize=9)
+    ax.set(xlim=(-0.95, 2.2), ylim=(-0.9, 2.9))
+
+
+def draw_filter(sigma: np.ndarray, layer_counts: Sequence[int] = (1, 2, 3, 4), k: int | None = None,
+                alpha: float = 0.3):
+    """LightGCN and GF-CF as graph filters, against the spectrum of a graph.
+
+    Left: LightGCN's frequency response ``h(μ) = Σ_l α_l μ^l`` (``α_l = 1/(L+1)``) over the
+    eigenvalues ``μ ∈ [-1, 1]`` of ``Ã`` for each ``L`` of ``layer_counts``, above a histogram of
+    ``Ã``'s eigenvalues ``±σ`` (``sigma``: the singular values of ``R̃``). Right: GF-CF's response
+    over the item-item graph ``R̃ᵀR̃`` (eigenvalues ``σ²``): the linear filter ``σ²``, the ideal
+    low-pass ``1[σ ≥ σ_k]`` (the ``k`` largest) and their sum ``σ² + alpha · 1[σ ≥ σ_k]``. Drawn in
+    notebook 04, §7."""
+    sigma = np.sort(np.asarray(sigma, dtype=float))[::-1]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(MAX_WIDTH_IN, 3.4))
+    mu = np.linspace(-1, 1, 401)
+    for layers in layer_counts:
+        h = sum(mu ** p for p in range(layers + 1)) / (layers + 1)
+        ax1.plot(mu, h, label=f"L = {layers}")
+    _spectrum(ax1, np.concatenate([-sigma, sigma]), bins=np.linspace(-1, 1, 41))
+    ax1.set(xlabel=r"eigenvalue $\mu$ of $\tilde A$ (1: smoothest)", ylabel=r"response $h(\mu)$",
+            title="LightGCN: what each layer count keeps", ylim=(-0.05, 1.05))
+    ax1.legend(loc="upper left")
+    s = np.linspace(0, 1, 401)
+    ax2.plot(s, s ** 2, label=r"linear: $\sigma^2$")
+    if k:
+        cut = sigma[k - 1]
+        ideal = (s >= cut).astype(float)
+        ax2.plot(s, ideal, "--", label=rf"ideal low-pass: top {k}")
+        ax2.plot(s, s ** 2 + alpha * ideal, color="k", lw=1.5,
+                 label=rf"GF-CF: $\sigma^2 + {alpha:g}\cdot$ideal")
+    _spectrum(ax2, sigma, bins=np.linspace(0, 1, 41))
+    ax2.set(xlabel=r"singular value $\sigma$ of $\tilde R$ (1: smoothest)",
+            ylabel="response", title="GF-CF: the same idea in closed form", ylim=(-0.05, 1.4))
+    ax2.legend(loc="upper left")
+    fig.tight_layout()
+    plt.show()
+
+
+def _spectrum(ax, values, bins):
+    """A grey histogram of ``values`` on a twin axis (share of eigenvalues per bin)."""
+    twin = ax.twinx()
+    twin.hist(values, bins=bins, color="0.85", weights=np.full(len(values), 1 / len(values)))
+    twin.set_ylabel("share of the spectrum", color="0.45")
+    twin.tick_params(axis="y", colors="0.45")
+    twin.grid(False)
+    ax.set_zorder(twin.get_zorder() + 1)
+    ax.patch.set_visible(False)
+
+
+def plot_ladder(runs: dict, points: dict, published: dict, metrics=(("recall@20", "Recall@20"),
+                ("ndcg@20", "NDCG@20")), floors: dict | None = None):
+    """Test metrics against wall time (minutes, log axis), one panel per metric.
+
+    ``runs``: name → ``{"minutes": [...], metric: [...], metric + "_lo"/"_hi": [...] (optional
+    band)}``, a training run's evaluations (filled markers: measured here); ``points``: name →
+    ``{"minutes": m, metric: v}``, a training-free model (filled: measured here); ``published``:
+    name → ``{metric: v}``, numbers from papers, drawn as dotted lines and named at the right
+    (not measured here). ``floors``: metric → the lower end of its y-axis, zoomed so that the top
+    of the ladder is readable; a point below it is named at the bottom. Drawn in notebook 08, §2."""
+    floors = floors or {}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(MAX_WIDTH_IN, 3.9))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (key, label) in zip(np.atleast_1d(axes), metrics):
+        for c, (name, r) in enumerate(runs.items()):
+            ax.plot(r["minutes"], r[key], "o-", ms=3, color=colors[c], label=name)
+            if f"{key}_lo" in r:
+                ax.fill_between(r["minutes"], r[f"{key}_lo"], r[f"{key}_hi"], color=colors[c],
+                                alpha=0.25, lw=0)
+        below = []
+        for c, (name, p) in enumerate(points.items(), start=len(runs)):
+            if p[key] < floors.get(key, -np.inf):
+                below.append(f"{name} {p[key]:.4f}")
+            else:
+                ax.plot([p["minutes"]], [p[key]], "D", ms=7, color=colors[c % len(colors)],
+                        label=name)
+        for p in published.values():
+            ax.axhline(p[key], color="0.4", ls=":", lw=1)
+        if key in floors:
+            ax.set_ylim(floors[key], max([p[key] for p in published.values()] + [ax.get_ylim()[1]])
+                        + 0.002)
+        _name_lines(ax, {f"{name} {p[key]:.4f}": p[key] for name, p in published.items()})
+        ax.set(xscale="log", xlabel="wall time on this CPU (minutes, log scale)",
+               ylabel=f"test {label}", title=label)
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        if below:
+            ax.text(0.98, 0.03, "below the axis: " + ", ".join(below), transform=ax.transAxes,
+                    ha="right", fontsize=8, color="0.3")
+    np.atleast_1d(axes)[0].legend(loc="lower right", fontsize=8, bbox_to_anchor=(1.0, 0.08))
+    fig.tight_layout()
+    plt.show()
+
+
+def _name_lines(ax, labels: dict[str, float], gap: float = 0.055):
+    """Names of horizontal lines at the right of ``ax``, pushed apart so that none overlap."""
+    lo, hi = ax.get_ylim()
+    ys = sorted(((v - lo) / (hi - lo), text) for text, v in labels.items())
+    placed = []
+    for y, text in ys:
+        y = max(y, placed[-1][0] + gap) if placed else y
+        placed.append((y, text))
+    for y, text in placed:
+        ax.text(1.01, y, text, transform=ax.transAxes, fontsize=8, color="0.3", va="center")
