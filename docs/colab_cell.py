@@ -1,5 +1,6 @@
-# Google Colab only: fetch the series and install what Colab lacks.
-# Anywhere else (your laptop, Binder, CI) this cell does nothing.
+# Google Colab only: fetch the series and install what Colab lacks. The first code cell of
+# every notebook downloads this file from the repository and runs it when it runs in Colab;
+# anywhere else (your laptop, Binder, CI) that cell does nothing and this file is not used.
 import os, sys
 if "google.colab" in sys.modules:
     import subprocess

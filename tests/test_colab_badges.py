@@ -79,6 +79,45 @@ def test_colab_cell_in_a_simulated_colab(tmp_path, monkeypatch, capsys):
     assert "Colab is ready: " + " ".join(pins) in capsys.readouterr().out
 
 
+# ---------------------------------------------------------------- the loader in every notebook
+
+LOADER_URL = f"https://raw.githubusercontent.com/{PLACEHOLDER}/main/docs/colab_cell.py"
+
+
+def first_code_cell(path: Path) -> str:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+
+
+def test_every_notebook_opens_with_the_same_short_loader():
+    paths = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
+    loaders = {first_code_cell(p) for p in paths}
+    assert len(loaders) == 1, "the first code cells differ"
+    loader = loaders.pop()
+    assert len(loader.splitlines()) <= 6 and 'if "google.colab" in sys.modules:' in loader
+    assert set_repository.link_pattern(PLACEHOLDER).search(loader)  # set_repository.py moves it
+
+
+def test_the_loader_runs_docs_colab_cell_in_colab_only(monkeypatch):
+    loader = first_code_cell(ROOT / "notebooks" / "01_data_exploration.ipynb")
+    import urllib.request
+
+    fetched = []
+
+    class Reply:
+        def read(self):
+            return b"RAN = True\n"
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url: fetched.append(url) or Reply())
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    scope = {}
+    exec(compile(loader, "loader", "exec"), scope)
+    assert fetched == [] and "RAN" not in scope
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    exec(compile(loader, "loader", "exec"), scope)
+    assert fetched == [LOADER_URL] and scope["RAN"] is True
+
+
 # ---------------------------------------------------------------- badges
 
 def badge_links(text: str) -> list[tuple[str, str]]:
