@@ -4,9 +4,9 @@
 
     <!-- measured code: run_benchmarks 1a2b3c4d5e6f -->
 
-which travels with the table into README.md and benchmarks/README.md. The fingerprint is a
-sha256 over the source of the files the benchmark times (:data:`MEASURED`), read as Python
-code: comments, docstrings and layout do not count, any change to the code does.
+which travels with the table into benchmarks/README.md (and any page that copies it). The
+fingerprint is a sha256 over the source of the files the benchmark times (:data:`MEASURED`),
+read as Python code: comments, docstrings and layout do not count, any change to the code does.
 ``tests/test_benchmark_tables.py`` recomputes it and fails when a committed table is older
 than the code it measures (then run the benchmark again and copy its table).
 """
