@@ -2,8 +2,11 @@
 not the drawing code. Every figure is at most 9 inches (900 px at the series' 100 dpi) wide.
 
 =========================  ==========================================================
+:func:`draw_bipartite`     a small bipartite graph, users left, items right (notebook 02, §4)
+:func:`plot_dense_cost`    memory and time of building A through a dense matrix (notebook 03, §5)
 :func:`draw_model`         LightGCN and its loss in one picture (notebook 04, §1)
 :func:`draw_toy_layers`    a toy graph's values layer by layer (notebook 04, §2)
+:func:`plot_smoothing`     pair similarity and norm of embeddings layer by layer (notebook 04, §6)
 :func:`draw_filter`        LightGCN and GF-CF as graph filters (notebook 04, §7)
 :func:`plot_ladder`        accuracy against wall time, measured and published (notebook 08, §2)
 =========================  ==========================================================
@@ -16,9 +19,73 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-__all__ = ["draw_model", "draw_toy_layers", "draw_filter", "plot_ladder"]
+__all__ = ["draw_bipartite", "plot_dense_cost", "draw_model", "draw_toy_layers", "plot_smoothing",
+           "draw_filter", "plot_ladder"]
 
 MAX_WIDTH_IN = 9.0  # 900 px at plot_style()'s 100 dpi
+
+
+def draw_bipartite(edges, num_users: int, labels: dict, title: str = ""):
+    """A small bipartite graph in two columns: users (nodes ``< num_users``) on the left, items
+    on the right, each node with its label. ``edges``: ``(user node, item node)`` pairs. Drawn in
+    notebook 02, §4."""
+    import networkx as nx
+
+    graph = nx.Graph([tuple(e) for e in edges])
+    left = sorted(n for n in graph if n < num_users)
+    right = sorted(n for n in graph if n >= num_users)
+    pos = {n: (x, -y) for x, side in ((0, left), (1, right)) for y, n in enumerate(side)}
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    nx.draw_networkx_edges(graph, pos, ax=ax, alpha=0.5)
+    colors = ["tab:blue" if n < num_users else "tab:orange" for n in graph]
+    nx.draw_networkx_nodes(graph, pos, ax=ax, node_size=120, node_color=colors)
+    for n, (x, y) in pos.items():
+        user = n < num_users
+        ax.text(x + (-0.05 if user else 0.05), y, labels[n], ha="right" if user else "left",
+                va="center")
+    ax.set_xlim(-0.7, 2.1)
+    ax.axis("off")
+    ax.set_title(title)
+    plt.show()
+
+
+def plot_dense_cost(nodes, loop_s, dense_s, full_nodes: int, dense_fit: tuple[float, float],
+                    loop_full: float, dense_full: float):
+    """The two costs of building ``A`` through a dense matrix, on log-log axes against the number
+    of nodes ``N``: left, the dense matrix's memory ``4N²`` bytes (exact, the full graph a filled
+    star); right, the measured seconds of the Python loop and of the dense step on subgraphs
+    (filled), the dense step's fit ``b + cN²`` (``dense_fit = (b, c)``) and both extrapolated to
+    the full graph (hollow stars: not measured). Drawn in notebook 03, §5."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    nodes = np.asarray(nodes, dtype=float)
+    grid = np.linspace(nodes.min(), full_nodes, 100)
+    b, c = dense_fit
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(MAX_WIDTH_IN, 4.4))
+    ax1.plot(grid, 4 * grid ** 2 / 1e6, "--", color="gray", label="$4N^2$ bytes")
+    ax1.plot(nodes, 4 * nodes ** 2 / 1e6, "o", color="tab:red", label="subgraphs")
+    ax1.plot([full_nodes], [4 * full_nodes ** 2 / 1e6], "*", ms=14, color="tab:red",
+             label="full graph (exact)")
+    ax1.set(ylabel="dense matrix (MB, log)", title="Memory of the dense step")
+    ax2.plot(nodes, dense_s, "o", color="tab:red", label="dense step")
+    ax2.plot(grid, np.maximum(b + c * grid ** 2, 1e-3), "--", color="tab:red",
+             label="dense step: fit $b + cN^2$")
+    ax2.plot(nodes, loop_s, "s", color="tab:blue", label="Python loop")
+    for value, color, name in ((dense_full, "tab:red", "dense step"),
+                               (loop_full, "tab:blue", "Python loop")):
+        ax2.plot([full_nodes], [value], "*", ms=15, mfc="none", mec=color, mew=1.5,
+                 label=f"{name}: full graph, extrapolated")
+    ax2.set(ylabel="seconds (log)", title="Time of the two steps")
+    for ax in (ax1, ax2):
+        ax.set(xscale="log", yscale="log", xlabel="nodes N (log)")
+        ax.minorticks_off()
+        ax.set_xticks([2000, 4000, 10000], ["2,000", "4,000", "10,000"])
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False,
+                  fontsize=8)
+    fig.tight_layout()
+    plt.show()
 
 
 def _box(ax, x, y, w, h, text, color):
@@ -140,6 +207,35 @@ def _toy_panel(ax, graph, pos, weight, x, names, focus, num_users):
         ax.annotate(names[v], xy, xytext=(-17 if user else 17, 0), textcoords="offset points",
                     ha="right" if user else "left", va="center", fontsize=9)
     ax.set(xlim=(-0.95, 2.2), ylim=(-0.9, 2.9))
+
+
+def plot_smoothing(table, num_layers: int):
+    """Over-smoothing at a glance. ``table``: a DataFrame indexed by depth ``k`` with the columns
+    ``"users: layer k"``, ``"movies: layer k"``, ``"users: mean of layers 0..k"``,
+    ``"movies: mean of layers 0..k"`` (mean cosine of random pairs) and ``"user norm, layer k"``.
+    Left: the pair cosines (solid: single layers, dashed: LightGCN's layer mean), the series' ``L``
+    dotted; right: the users' mean norm, log scale. Drawn in notebook 04, §6."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(MAX_WIDTH_IN, 3.6),
+                                   gridspec_kw={"width_ratios": [1.6, 1]})
+    for who, color, marker in [("users", "C0", "o"), ("movies", "C1", "s")]:
+        ax1.plot(table.index, table[f"{who}: layer k"], marker + "-", color=color, ms=4,
+                 label=f"{who}: layer k")
+        ax1.plot(table.index, table[f"{who}: mean of layers 0..k"], marker + "--", color=color,
+                 ms=4, mfc="white", label=f"{who}: mean of layers 0..k")
+    ax1.axvline(num_layers, color="gray", lw=1, ls=":", label=f"L = {num_layers}")
+    ax1.set(xlabel="depth k (layers)", ylabel="mean cosine of random pairs", ylim=(-0.05, 1.05),
+            title="Over-smoothing (random E⁰)")
+    ax1.legend(loc="center right", fontsize=8)
+    ax2.semilogy(table.index, table["user norm, layer k"], "o-", ms=4, color="C0")
+    ax2.minorticks_off()
+    ticks = [0.03, 0.05, 0.1, 0.2, 0.4, 0.8]  # plain numbers on the log axis
+    ax2.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax2.set(xlabel="depth k (layers)", ylabel="mean user norm (log scale)",
+            title="Layer-k embeddings shrink")
+    for ax in (ax1, ax2):
+        ax.set_xticks(range(0, int(table.index.max()) + 1, 2))
+    fig.tight_layout()
+    plt.show()
 
 
 def draw_filter(sigma: np.ndarray, layer_counts: Sequence[int] = (1, 2, 3, 4), k: int | None = None,

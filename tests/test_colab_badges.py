@@ -1,4 +1,4 @@
-"""docs/colab_cell.py (the first code cell of every notebook), docs/badges.md and
+"""docs/colab_cell.py (which the first code cell of every notebook runs in Colab), docs/badges.md and
 tools/set_repository.py. No test touches the network: "Colab" is simulated with a fake
 ``google.colab`` module and a local git repository standing in for GitHub."""
 from __future__ import annotations
