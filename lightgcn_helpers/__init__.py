@@ -26,6 +26,8 @@ module          notebook         what it teaches
 ``datasets``    08 §1            the registry: MovieLens releases, the LightGCN paper's splits
 ``minibatch``   08 §5            sampled neighbourhoods (PyG's samplers, ``LGConv``), DDP
 ``env``         every Setup      seeds, device, versions, plot style, sliders, timing
+``figures``     02–04, 08        the series' diagrams and plot recipes (the pictures, not
+                                 the drawing code)
 ``_fast``       (after 04–06)    the fast internals, each beside the plain expression it
                                  computes (tested against it): read the lessons first
 ==============  ===============  ===========================================================
