@@ -21,13 +21,13 @@ whose ``users × items`` matrix fits in memory a few times over.
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from .graph import interaction_matrix
+from ._fast import quiet_sparse
+from .graph import interaction_matrix, normalized_adjacency
 
 __all__ = ["popularity_scorer", "ease_scores", "ease_scorer", "ease_memory_bytes", "EaseFit",
            "EaseMemoryError", "EASE_LAMBDA", "EASE_MAX_BYTES", "GFCF"]
@@ -201,19 +201,22 @@ class GFCF:
     def __init__(self, train_edges: Tensor, num_users: int, num_items: int, k: int = 256,
                  alpha: float = 0.3, device: torch.device | str | None = None):
         device = torch.device(device) if device is not None else train_edges.device
-        self.num_users, self.num_items, self.alpha, self.device = num_users, num_items, alpha, device
-        rows, cols = interaction_matrix(train_edges.cpu(), num_users, num_items).indices()
-        deg_u = torch.bincount(rows, minlength=num_users).double()
-        deg_i = torch.bincount(cols, minlength=num_items).double()
-        weight = deg_u[rows].rsqrt() * deg_i[cols].rsqrt()  # 1 / sqrt(|N_u| |N_i|)
-        self.norm = _csr(rows, cols, weight.float(), (num_users, num_items)).to(device)
-        self.norm_t = _csr(cols, rows, weight.float(), (num_items, num_users)).to(device)
-        self._start = torch.cumsum(torch.bincount(rows, minlength=num_users), 0) - \
-            torch.bincount(rows, minlength=num_users)  # user u's items: cols[start[u]:...]
-        self._rows, self._cols = rows, cols  # sorted by user (coalesced)
+        self.num_users, self.num_items, self.alpha = num_users, num_items, alpha
+        self.device = device
+        adj = normalized_adjacency(train_edges.cpu(), num_users, num_items, layout="coo")
+        row, col = adj.indices()
+        block = row < num_users  # the user-item block of Ã is R̃ (rows sorted by user)
+        rows, cols, weight = row[block], col[block] - num_users, adj.values()[block]
+        self.norm = _csr(rows, cols, weight, (num_users, num_items)).to(device)
+        self.norm_t = _csr(cols, rows, weight, (num_items, num_users)).to(device)
+        count = torch.bincount(rows, minlength=num_users)
+        self._start = torch.cumsum(count, 0) - count  # user u's items: cols[start[u]:...]
+        self._rows, self._cols = rows, cols
         self.k = 0 if alpha == 0 else int(k)
         if self.k:
-            v = _top_right_singular_vectors(rows, cols, weight, (num_users, num_items), self.k)
+            deg_i = torch.bincount(cols, minlength=num_items).double()
+            v = _top_right_singular_vectors(rows, cols, weight.double(), (num_users, num_items),
+                                            self.k)
             inv_sqrt = torch.where(deg_i > 0, deg_i.rsqrt(), 0.0)
             self.v_in = (v * inv_sqrt[:, None]).float().to(device)  # D_I^-1/2 V_k
             self.v_out = (v * deg_i.sqrt()[:, None]).float().to(device)  # D_I^1/2 V_k
@@ -233,19 +236,19 @@ class GFCF:
         return scores.contiguous()
 
     def _entries(self, users: Tensor) -> tuple[Tensor, Tensor]:
-        """``(row, item)`` of every training interaction of ``users`` (row: position in ``users``)."""
+        """``(row, item)`` of each training interaction of ``users`` (row: index in ``users``)."""
         users = users.cpu().long()
         count = torch.bincount(self._rows, minlength=self.num_users)[users]
         row = torch.repeat_interleave(torch.arange(users.numel()), count)
-        offset = torch.repeat_interleave(self._start[users] - (torch.cumsum(count, 0) - count), count)
+        first = self._start[users] - (torch.cumsum(count, 0) - count)  # minus each row's offset
+        offset = torch.repeat_interleave(first, count)
         items = self._cols[offset + torch.arange(row.numel())]
         return row.to(self.device), items.to(self.device)
 
 
 def _csr(rows: Tensor, cols: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
     """A sparse CSR tensor from unique ``(row, col)`` entries, in any order."""
-    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
-        warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+    with quiet_sparse():
         coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape,
                                       check_invariants=False)
         return coo.coalesce().to_sparse_csr()
