@@ -62,7 +62,8 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="gowalla", choices=["gowalla", "yelp2018", "amazon-book"])
     p.add_argument("--k", type=int, default=256, help="GF-CF's singular vectors (official: 256)")
-    p.add_argument("--alpha", type=float, default=0.3, help="GF-CF's low-pass weight (official: 0.3)")
+    p.add_argument("--alpha", type=float, default=0.3,
+                   help="GF-CF's low-pass weight (official: 0.3)")
     p.add_argument("--device", default=None)
     p.add_argument("--out", type=Path, default=RECORD)
     args = p.parse_args(argv)

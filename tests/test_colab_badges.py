@@ -1,6 +1,6 @@
-"""docs/colab_cell.py (which the first code cell of every notebook runs in Colab), docs/badges.md and
-tools/set_repository.py. No test touches the network: "Colab" is simulated with a fake
-``google.colab`` module and a local git repository standing in for GitHub."""
+"""docs/colab_cell.py (which the first code cell of every notebook runs in Colab),
+docs/badges.md and tools/set_repository.py. No test touches the network: "Colab" is simulated
+with a fake ``google.colab`` module and a local git repository standing in for GitHub."""
 from __future__ import annotations
 
 import importlib.util
@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CELL = ROOT / "docs" / "colab_cell.py"
 PLACEHOLDER = "lightgcn-from-scratch/lightgcn-from-scratch"
 CLONE_URL = f"https://github.com/{PLACEHOLDER}.git"
-_spec = importlib.util.spec_from_file_location("set_repository", ROOT / "tools" / "set_repository.py")
+_spec = importlib.util.spec_from_file_location(
+    "set_repository", ROOT / "tools" / "set_repository.py")
 set_repository = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(set_repository)
 
@@ -54,7 +55,8 @@ def test_colab_cell_in_a_simulated_colab(tmp_path, monkeypatch, capsys):
     repo_dir = tmp_path / "content" / "lightgcn-from-scratch"
     source = CELL.read_text()
     assert source.count(CLONE_URL) == 1 and source.count("/content/lightgcn-from-scratch") == 1
-    source = source.replace(CLONE_URL, origin.as_uri()).replace("/content/lightgcn-from-scratch", str(repo_dir))
+    source = (source.replace(CLONE_URL, origin.as_uri())
+              .replace("/content/lightgcn-from-scratch", str(repo_dir)))
 
     real_run, pip_calls = subprocess.run, []
 
@@ -90,7 +92,8 @@ def first_code_cell(path: Path) -> str:
 
 
 def test_every_notebook_opens_with_the_same_short_loader():
-    paths = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
+    paths = (sorted((ROOT / "notebooks").glob("*.ipynb"))
+             + sorted((ROOT / "solutions").glob("*.ipynb")))
     loaders = {first_code_cell(p) for p in paths}
     assert len(loaders) == 1, "the first code cells differ"
     loader = loaders.pop()
@@ -123,9 +126,11 @@ def test_the_loader_runs_docs_colab_cell_in_colab_only(monkeypatch):
 def badge_links(text: str) -> list[tuple[str, str]]:
     """(Colab notebook path, Binder notebook path) for each badge line."""
     return re.findall(
-        rf"\(https://colab\.research\.google\.com/github/{PLACEHOLDER}/blob/main/(notebooks/[\w.-]+\.ipynb)\) "
+        rf"\(https://colab\.research\.google\.com/github/{PLACEHOLDER}/blob/main/"
+        rf"(notebooks/[\w.-]+\.ipynb)\) "
         rf"\[!\[Launch Binder\]\(https://mybinder\.org/badge_logo\.svg\)\]"
-        rf"\(https://mybinder\.org/v2/gh/{PLACEHOLDER}/HEAD\?labpath=(notebooks%2F[\w.-]+\.ipynb)\)", text)
+        rf"\(https://mybinder\.org/v2/gh/{PLACEHOLDER}/HEAD\?labpath="
+        rf"(notebooks%2F[\w.-]+\.ipynb)\)", text)
 
 
 def test_every_notebook_has_a_badge_line():
@@ -133,8 +138,10 @@ def test_every_notebook_has_a_badge_line():
     for colab, binder in links:
         assert binder == colab.replace("/", "%2F")
     listed = {colab for colab, _ in links}
-    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):   # the series' numbered notebooks
-        assert f"notebooks/{nb.name}" in listed, f"docs/badges.md has no badge line for notebooks/{nb.name}"
+    # the series' numbered notebooks
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert f"notebooks/{nb.name}" in listed, (
+            f"docs/badges.md has no badge line for notebooks/{nb.name}")
 
 
 def test_readme_badges_use_the_placeholder():
@@ -152,15 +159,20 @@ def test_set_repository_rewrites_links_only(tmp_path, capsys):
     nb = {"cells": [
         {"cell_type": "markdown", "metadata": {}, "source": [
             "# 01 · A title\n",
-            f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/{PLACEHOLDER}/blob/main/notebooks/01.ipynb)\n"]},
+            "[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{PLACEHOLDER}"
+            "/blob/main/notebooks/01.ipynb)\n"
+        ]},
         {"cell_type": "code", "metadata": {}, "execution_count": 1, "outputs": [],
          "source": CELL.read_text().splitlines(keepends=True)},
-        {"cell_type": "markdown", "metadata": {}, "source": [f"The placeholder `{PLACEHOLDER}` in prose stays.\n"]},
+        {"cell_type": "markdown", "metadata": {},
+         "source": [f"The placeholder `{PLACEHOLDER}` in prose stays.\n"]},
     ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (root / "notebooks").mkdir()
     (root / "notebooks" / "01.ipynb").write_text(json.dumps(nb, indent=1, ensure_ascii=False))
     (root / "solutions").mkdir()
-    (root / "solutions" / "01_solutions.ipynb").write_text(json.dumps(nb, indent=1, ensure_ascii=False))
+    (root / "solutions" / "01_solutions.ipynb").write_text(
+        json.dumps(nb, indent=1, ensure_ascii=False))
     (root / "other.md").write_text(f"https://github.com/{PLACEHOLDER}\n")   # outside the folders
     before = {p: p.read_text() for p in root.rglob("*") if p.is_file()}
 
@@ -172,10 +184,13 @@ def test_set_repository_rewrites_links_only(tmp_path, capsys):
     assert "notebooks/01.ipynb" in out and "solutions/01_solutions.ipynb" in out
     cell = (root / "docs" / "colab_cell.py").read_text()
     assert "https://github.com/alice/lightgcn-workshop.git" in cell
-    assert cell.count("/content/lightgcn-from-scratch") == 1            # the folder in Colab keeps its name
+    # the folder in Colab keeps its name
+    assert cell.count("/content/lightgcn-from-scratch") == 1
     badges = (root / "docs" / "badges.md").read_text()
-    assert f"/{PLACEHOLDER}/" not in badges and badges.count("alice/lightgcn-workshop/HEAD?labpath=") >= 8
-    assert "colab.research.google.com/github/alice/lightgcn-workshop/blob/main/notebooks/" in (root / "README.md").read_text()
+    assert (f"/{PLACEHOLDER}/" not in badges
+            and badges.count("alice/lightgcn-workshop/HEAD?labpath=") >= 8)
+    assert ("colab.research.google.com/github/alice/lightgcn-workshop/blob/main/notebooks/"
+            in (root / "README.md").read_text())
     for path in (root / "notebooks" / "01.ipynb", root / "solutions" / "01_solutions.ipynb"):
         text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
         assert "github/alice/lightgcn-workshop/blob/main/notebooks/01.ipynb" in text
@@ -187,7 +202,8 @@ def test_set_repository_rewrites_links_only(tmp_path, capsys):
     # Nothing left to rewrite: a clear message; --from moves the links on.
     assert set_repository.main(["alice/lightgcn-workshop", "--root", str(root)]) == 1
     assert "No links to" in capsys.readouterr().err
-    assert set_repository.main(["bob/x", "--from", "alice/lightgcn-workshop", "--root", str(root)]) == 0
+    assert set_repository.main(
+        ["bob/x", "--from", "alice/lightgcn-workshop", "--root", str(root)]) == 0
     assert "https://github.com/bob/x.git" in (root / "docs" / "colab_cell.py").read_text()
 
 

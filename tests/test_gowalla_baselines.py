@@ -23,7 +23,8 @@ def test_gowalla_baselines_on_a_toy_graph():
     frame = pd.DataFrame({"userId": users.numpy(), "movieId": items.numpy()})
     graph = build_graph(frame, rating_col=None, val_frac=0.0, test_frac=0.2, seed=0)
     rows = evaluate_baselines(graph, torch.device("cpu"), k=8, alpha=0.3)
-    assert list(rows) == ["popularity", "GF-CF, linear filter only (alpha 0)", "GF-CF (k 8, alpha 0.3)"]
+    assert list(rows) == ["popularity", "GF-CF, linear filter only (alpha 0)",
+                          "GF-CF (k 8, alpha 0.3)"]
     for name, r in rows.items():
         assert 0.0 <= r["recall@20"] <= 1.0 and 0.0 <= r["ndcg@20"] <= 1.0, name
         assert r["users"] == torch.unique(graph.split.test[0]).numel()

@@ -32,7 +32,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL_SPARSE = ROOT / "tools" / "install_sparse.sh"
 
-pytestmark = pytest.mark.skipif(os.name == "nt" or shutil.which("bash") is None, reason="needs bash")
+pytestmark = pytest.mark.skipif(os.name == "nt" or shutil.which("bash") is None,
+                                reason="needs bash")
 
 
 def pins() -> dict[str, str]:
@@ -51,7 +52,8 @@ def dist_info(name: str, version: str) -> dict[str, str]:
     di = f"{module(name)}-{version}.dist-info"
     return {
         f"{di}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{di}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{di}/WHEEL": ("Wheel-Version: 1.0\nGenerator: test\n"
+                        "Root-Is-Purelib: true\nTag: py3-none-any\n"),
     }
 
 
@@ -76,7 +78,8 @@ NAME, VERSION = {name!r}, {version!r}
 MOD = NAME.replace("-", "_")
 DI = f"{{MOD}}-{{VERSION}}.dist-info"
 META = {{"METADATA": f"Metadata-Version: 2.1\\nName: {{NAME}}\\nVersion: {{VERSION}}\\n",
-        "WHEEL": "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}}
+        "WHEEL": ("Wheel-Version: 1.0\\nGenerator: test\\n"
+                  "Root-Is-Purelib: true\\nTag: py3-none-any\\n")}}
 
 def get_requires_for_build_wheel(config_settings=None):
     return []
@@ -107,7 +110,8 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 def write_sdist(folder: Path, name: str, version: str) -> Path:
     top = f"{module(name)}-{version}"
     files = {
-        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+        "pyproject.toml": ('[build-system]\nrequires = []\n'
+                           'build-backend = "backend"\nbackend-path = ["."]\n'),
         "backend.py": BACKEND.format(name=name, version=version),
         "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
     }
@@ -128,7 +132,8 @@ class Env:
     interpreter's environment through a .pth file (fast: no ensurepip)."""
 
     def __init__(self, base: Path):
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base / "venv")], check=True)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base / "venv")],
+                       check=True)
         self.python = base / "venv" / "bin" / "python"
         self.purelib = Path(subprocess.run(
             [str(self.python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -147,7 +152,8 @@ class Env:
 
     def run(self, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         """install_sparse.sh ARGS PYTHON, in a clean environment plus ``env``."""
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "LIGHTGCN_", "PYTHON"))}
+        clean = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("PIP_", "LIGHTGCN_", "PYTHON"))}
         return subprocess.run(["bash", str(INSTALL_SPARSE), *args, str(self.python)],
                               env={**clean, **env}, capture_output=True, text=True, timeout=300)
 
@@ -192,11 +198,13 @@ def stage(tmp_path, venv):
         @staticmethod
         def installed() -> dict[str, str]:
             """{module: its BUILT marker, or 'broken'} for what imports in the environment."""
-            code = ("import importlib, json\nout = {}\nfor m in ('torch_scatter', 'torch_sparse'):\n"
+            code = ("import importlib, json\nout = {}\n"
+                    "for m in ('torch_scatter', 'torch_sparse'):\n"
                     "    try: out[m] = importlib.import_module(m).BUILT\n"
                     "    except ModuleNotFoundError: pass\n"
                     "    except ImportError: out[m] = 'broken'\nprint(json.dumps(out))")
-            done = subprocess.run([str(venv.python), "-c", code], capture_output=True, text=True, check=True)
+            done = subprocess.run([str(venv.python), "-c", code],
+                                  capture_output=True, text=True, check=True)
             import json
             return json.loads(done.stdout)
 
@@ -209,7 +217,8 @@ def stage(tmp_path, venv):
 def pyg_index(tmp_path):
     """A PyG-style wheel index on 127.0.0.1: a page torch-2.13.0+cpu.html whose links point
     at cpu/<name>-<version>+pt213cpu-....whl (local version labels, %2B-escaped, as PyG's).
-    ``pyg_index.publish(body)`` writes the wheels; ``pyg_index.requests`` lists the paths asked for."""
+    ``pyg_index.publish(body)`` writes the wheels; ``pyg_index.requests`` lists the paths
+    asked for."""
     root = tmp_path / "pyg"
     (root / "whl" / "cpu").mkdir(parents=True)
     requests: list[str] = []
@@ -218,8 +227,10 @@ def pyg_index(tmp_path):
         def log_message(self, *args):
             requests.append(self.path)
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
 
     class Index:
@@ -232,7 +243,8 @@ def pyg_index(tmp_path):
                 whl = write_wheel(root / "whl" / "cpu", name, f"{version}+pt213cpu", body)
                 href = f"cpu/{whl.name}".replace("+", "%2B")
                 links.append(f'<a href="{href}">cpu/{whl.name}</a><br>')
-            (root / "whl" / "torch-2.13.0+cpu.html").write_text("<html><body>\n" + "\n".join(links) + "\n</body></html>\n")
+            (root / "whl" / "torch-2.13.0+cpu.html").write_text(
+                "<html><body>\n" + "\n".join(links) + "\n</body></html>\n")
 
     Index.requests = requests
     yield Index
@@ -397,7 +409,8 @@ def test_failed_build_is_readable_and_a_stale_cached_wheel_is_rebuilt(stage, tmp
 
 def test_skip_installs_nothing(venv):
     venv.clear()
-    done = venv.run(env={"LIGHTGCN_SKIP_SPARSE": "1", "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull})
+    done = venv.run(env={"LIGHTGCN_SKIP_SPARSE": "1", "PIP_NO_INDEX": "1",
+                         "PIP_CONFIG_FILE": os.devnull})
     assert done.returncode == 0
     assert "LIGHTGCN_SKIP_SPARSE is set" in done.stderr
     assert not list(venv.purelib.glob("torch_s*"))
@@ -425,7 +438,8 @@ def test_index_url_follows_torch_and_cuda(venv, tmp_path, version, cuda, hip, ex
     fake = tmp_path / "fake-torch" / "torch"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text(
-        f"import types\n__version__ = {version!r}\nversion = types.SimpleNamespace(cuda={cuda!r}, hip={hip!r})\n")
+        f"import types\n__version__ = {version!r}\n"
+        f"version = types.SimpleNamespace(cuda={cuda!r}, hip={hip!r})\n")
     done = venv.run("--print-index-url", env={"PYTHONPATH": str(fake.parent)})
     if expected.startswith("https://"):
         assert (done.returncode, done.stdout.strip()) == (0, expected), done.stderr
@@ -532,7 +546,8 @@ def test_workshop_latest_installs_the_newest_three_and_keeps_every_other_pin(rep
     assert "install --progress-bar off --upgrade torch" in calls
     rest = repo.path / ".venv" / "requirements-latest.txt"
     assert f"install --progress-bar off -r {rest}" in calls
-    assert calls.index("install --progress-bar off --upgrade torch") < calls.index(f"install --progress-bar off -r {rest}")
+    assert (calls.index("install --progress-bar off --upgrade torch")
+            < calls.index(f"install --progress-bar off -r {rest}"))
     assert "install --progress-bar off --upgrade torch torch-geometric pandas" in calls
     assert not any(re.search(r"\b(torch|pandas)==|-r requirements\.txt", c) for c in calls)
     pinned = set(re.findall(r"^([A-Za-z0-9_.-]+)==", (ROOT / "requirements.txt").read_text(), re.M))
@@ -591,7 +606,8 @@ def test_ci_run_arguments_and_prefill(repo, tmp_path):
     done = repo.run("--bogus", script=".ci/run")
     assert done.returncode == 2 and "usage: .ci/run [--latest]" in done.stderr
     done = repo.run("--help", script=".ci/run")
-    assert done.returncode == 0 and "--latest" in done.stdout and "workshop.sh test" not in done.stdout
+    assert (done.returncode == 0 and "--latest" in done.stdout
+            and "workshop.sh test" not in done.stdout)
 
 
 def test_workshop_fresh_setup_compiles_nothing_and_says_how_to_add_torch_sparse(repo):
