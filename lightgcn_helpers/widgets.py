@@ -43,9 +43,16 @@ def pick_and_recommend(titles: TitleIndex, recommend: Callable[[list[int]], pd.D
         if not start:
             raise ValueError("no starting likes: pass liked=[...] (titles or ids)")
         return recommend(start)
-    import ipywidgets as widgets
     from IPython.display import display
 
+    picker = _Picker(titles, recommend, start, limit=limit, rows=rows, display=display)
+    display(picker.root)
+    return None
+
+
+def _labeller(titles: TitleIndex) -> Callable[[int], str]:
+    """movie id → its line in the list: the title, the genres where another movie has the same
+    title (to tell them apart), and its number of likes where ``titles`` knows them."""
     meta = titles.movies.set_index(titles.id_col)
     likes = (pd.Series(titles.popularity, index=meta.index) if titles.popularity is not None
              else None)
@@ -53,77 +60,101 @@ def pick_and_recommend(titles: TitleIndex, recommend: Callable[[list[int]], pd.D
 
     def label(movie_id: int) -> str:
         text = str(meta.at[movie_id, titles.title_col])
-        if movie_id in shared and "genres" in meta.columns:  # tell same-titled movies apart
+        if movie_id in shared and "genres" in meta.columns:
             text += f" · {meta.at[movie_id, 'genres']}"
         if likes is not None:
             n = likes.at[movie_id]
             text += f" · {n:,.0f} like" + ("" if n == 1 else "s")
         return text
 
-    query = widgets.Text(placeholder="part of a title, e.g. star wars", description="Search:",
-                         layout=widgets.Layout(width="70%"))
-    listing = widgets.VBox(layout=widgets.Layout(max_height=f"{1.9 * rows:.1f}em", width="70%",
-                                                 overflow="auto"))
-    clear = widgets.Button(description="clear selection", layout=widgets.Layout(width="auto"))
-    status = widgets.Label()
-    out = widgets.Output()
-    boxes: list = []  # a pool of checkboxes, reused from search to search
-    state = {"chosen": list(start), "shown": [], "busy": False}
+    return label
 
-    def on_tick(change) -> None:
-        if state["busy"]:
-            return
-        movie_id = state["shown"][boxes.index(change["owner"])]
-        chosen = [i for i in state["chosen"] if i != movie_id]
-        state["chosen"] = chosen + [movie_id] if change["new"] else chosen
-        show_recommendations()
 
-    def show_list(found: Sequence[int]) -> None:
-        chosen = state["chosen"]
-        shown = chosen + [i for i in found if i not in set(chosen)]  # your likes stay on top
-        while len(boxes) < len(shown):
-            boxes.append(widgets.Checkbox(indent=False, layout=widgets.Layout(width="auto")))
-            boxes[-1].observe(on_tick, names="value")
-        state["busy"] = True  # ticks set here are not a reader's change
+def _search_ids(titles: TitleIndex, text: str, limit: int) -> list[int]:
+    """The ids of the movies matching ``text``, best first, at most ``limit``; none for a text
+    under 2 characters or with nothing searchable in it (e.g. "--")."""
+    text = text.strip()
+    if len(text) < 2:
+        return []
+    try:
+        return titles.search(text, limit=limit)[titles.id_col].tolist()
+    except ValueError:
+        return []
+
+
+class _Picker:
+    """The widget of :func:`pick_and_recommend`: its parts (``root`` holds them all) and its
+    state — ``chosen``: the ticked ids in the order ticked; ``shown``: the ids listed, one per
+    checkbox of ``boxes``, a pool reused from search to search."""
+
+    def __init__(self, titles: TitleIndex, recommend: Callable[[list[int]], pd.DataFrame],
+                 start: list[int], *, limit: int, rows: int, display: Callable) -> None:
+        import ipywidgets as widgets
+
+        self.titles, self.recommend, self.limit, self.display = titles, recommend, limit, display
+        self.label = _labeller(titles)
+        self.chosen, self.shown, self.busy = list(start), [], False
+        self.boxes: list = []
+        self.query = widgets.Text(placeholder="part of a title, e.g. star wars",
+                                  description="Search:", layout=widgets.Layout(width="70%"))
+        self.listing = widgets.VBox(layout=widgets.Layout(
+            max_height=f"{1.9 * rows:.1f}em", width="70%", overflow="auto"))
+        self.clear = widgets.Button(description="clear selection",
+                                    layout=widgets.Layout(width="auto"))
+        self.status = widgets.Label()
+        self.out = widgets.Output()
+        self.query.observe(self.on_query, names="value")
+        self.clear.on_click(self.on_clear)
+        self.show_list([])
+        self.show_recommendations()
+        self.root = widgets.VBox([self.query, self.listing,
+                                  widgets.HBox([self.clear, self.status]), self.out])
+
+    def show_list(self, found: Sequence[int]) -> None:
+        """List your likes (ticked, on top), then the ``found`` movies not among them."""
+        import ipywidgets as widgets
+
+        chosen = self.chosen
+        shown = chosen + [i for i in found if i not in set(chosen)]
+        while len(self.boxes) < len(shown):
+            self.boxes.append(widgets.Checkbox(indent=False, layout=widgets.Layout(width="auto")))
+            self.boxes[-1].observe(self.on_tick, names="value")
+        self.busy = True  # ticks set here are not a reader's change
         try:
-            for box, movie_id in zip(boxes, shown):
-                box.description, box.value = label(movie_id), movie_id in chosen
+            for box, movie_id in zip(self.boxes, shown):
+                box.description, box.value = self.label(movie_id), movie_id in chosen
         finally:
-            state["busy"] = False
-        state["shown"] = shown
-        listing.children = boxes[:len(shown)]
+            self.busy = False
+        self.shown = shown
+        self.listing.children = self.boxes[:len(shown)]
 
-    def show_recommendations() -> None:
-        chosen = state["chosen"]
-        status.value = f"{len(chosen)} selected" if chosen else ""
-        out.clear_output(wait=True)
-        with out:
+    def show_recommendations(self) -> None:
+        """``recommend`` of your likes below the list (its ValueError, e.g. a movie the model
+        does not know, is printed there, not raised)."""
+        chosen = self.chosen
+        self.status.value = f"{len(chosen)} selected" if chosen else ""
+        self.out.clear_output(wait=True)
+        with self.out:
             if not chosen:
                 print(EMPTY_MESSAGE)
                 return
             try:
-                display(recommend(list(chosen)))
-            except ValueError as err:  # e.g. a movie the model does not know
+                self.display(self.recommend(list(chosen)))
+            except ValueError as err:
                 print(f"{type(err).__name__}: {err}")
 
-    def on_query(change) -> None:
-        text = change["new"].strip()
-        found = []
-        if len(text) >= 2:
-            try:
-                found = titles.search(text, limit=limit)[titles.id_col].tolist()
-            except ValueError:  # nothing searchable in the text, e.g. "--"
-                found = []
-        show_list(found)
+    def on_tick(self, change) -> None:
+        if self.busy:
+            return
+        movie_id = self.shown[self.boxes.index(change["owner"])]
+        chosen = [i for i in self.chosen if i != movie_id]
+        self.chosen = chosen + [movie_id] if change["new"] else chosen
+        self.show_recommendations()
 
-    def on_clear(_) -> None:
-        state["chosen"] = []
-        show_list(state["shown"])
-        show_recommendations()
+    def on_query(self, change) -> None:
+        self.show_list(_search_ids(self.titles, change["new"], self.limit))
 
-    query.observe(on_query, names="value")
-    clear.on_click(on_clear)
-    show_list([])
-    show_recommendations()
-    display(widgets.VBox([query, listing, widgets.HBox([clear, status]), out]))
-    return None
+    def on_clear(self, _) -> None:
+        self.chosen = []
+        self.show_list(self.shown)
+        self.show_recommendations()
