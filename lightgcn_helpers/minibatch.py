@@ -109,11 +109,9 @@ LIKES = ("user", "likes", "item")
 REV_LIKES = ("item", "rev_likes", "user")
 
 SKIP_MESSAGE = ("Mini-batch LightGCN skipped: PyG's neighbour sampling needs torch-sparse or "
-                "pyg-lib, and "
-                "neither is installed. Install torch-sparse with "
-                "`pip install --no-build-isolation -r requirements-sparse.txt` (15-45 minutes to "
-                "compile; "
-                "./workshop.sh does it). Full-graph training needs neither.")
+                "pyg-lib, and neither is installed. Add torch-sparse with ./workshop.sh sparse "
+                "(a one-off compile, about 12 minutes on 2 idle cores), then restart the "
+                "kernel. Full-graph training needs neither.")
 
 
 class SamplingUnavailable(ImportError):
