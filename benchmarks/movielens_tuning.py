@@ -2,17 +2,22 @@
 
     python benchmarks/movielens_tuning.py              # both studies, ~35 minutes on 2 cores
     python benchmarks/movielens_tuning.py --study mf   # MF-BPR's learning rate and lambda only
+    python benchmarks/movielens_tuning.py --study mf --lrs 0.03 --lambdas 0.01 0.02 --out ...
 
 * ``mf``: MF-BPR (``LightGCN(num_layers=0)``) gets its own learning rate and λ, chosen on the
   **validation** split over a small grid (three seeds each), as EASE's λ and LightGCN's recipe
   were; everything else is ``TrainConfig()``. The winner is ``RECIPES["mf-movielens"]``, which
   notebook 06 and ``benchmarks/movielens_seeds.py`` train.
+* ``lightgcn``: ``TrainConfig()`` (3 layers) at other values of λ (``--lambdas``), to check
+  the recipe's λ the same way.
 * ``long``: notebook 05's ablation measures λ and the learning-rate decay at a short budget; this
   study trains the three last rows of that ablation to the end (early stopping on validation,
   three seeds), to see whether they pay off in full-length runs.
 
 Only validation metrics are computed: the test split is never read. Writes
-``benchmarks/records/movielens_tuning.json`` (every run, the means, the machine, the command).
+``benchmarks/records/movielens_tuning.json`` (every run, the means, the machine, the command);
+when that file exists, the new rows are added to it (``commands`` lists every run that made it)
+and each study's best row is chosen again over all of its rows.
 """
 from __future__ import annotations
 
@@ -47,10 +52,12 @@ LONG = {  # notebook 05's last three ablation rows, trained to the end
 }
 
 
-def grid(study: str) -> dict[str, dict]:
+def grid(study: str, lrs=MF_LRS, lambdas=MF_LAMBDAS) -> dict[str, dict]:
     if study == "mf":
         return {f"MF lr {lr:g} lambda {lam:g}": dict(layers=0, lr=lr, l2_lambda=lam)
-                for lr in MF_LRS for lam in MF_LAMBDAS}
+                for lr in lrs for lam in lambdas}
+    if study == "lightgcn":
+        return {f"LightGCN lambda {lam:g}": dict(layers=3, l2_lambda=lam) for lam in lambdas}
     return LONG
 
 
@@ -71,8 +78,11 @@ def one_run(graph, device, setting: dict, seed: int) -> dict:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--study", choices=["mf", "long", "all"], default="all")
+    p.add_argument("--study", choices=["mf", "long", "lightgcn", "all"], default="all",
+                   help="all: mf and long; lightgcn: TrainConfig() at each of --lambdas")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--lrs", type=float, nargs="+", default=list(MF_LRS), help="MF learning rates")
+    p.add_argument("--lambdas", type=float, nargs="+", default=list(MF_LAMBDAS), help="MF lambdas")
     p.add_argument("--device", default=None)
     p.add_argument("--out", type=Path, default=RECORD)
     args = p.parse_args(argv)
@@ -83,12 +93,16 @@ def main(argv=None) -> dict:
         graph = build_movielens_graph(load_ratings())
     t0 = time.perf_counter()
     studies = ["mf", "long"] if args.study == "all" else [args.study]
-    out = {"command": "python benchmarks/movielens_tuning.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]), "machine": machine, "seeds": args.seeds,
-        "split": "validation", "studies": {}}
+    command = "python benchmarks/movielens_tuning.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    out = {"commands": [], "machine": machine, "seeds": args.seeds, "split": "validation",
+           "studies": {}}
+    if args.out.is_file():  # add to the record: earlier grids stay, the best is chosen over all
+        out = json.loads(args.out.read_text())
+    out["commands"].append({"command": command, "machine": machine})
     for study in studies:
-        rows = {}
-        for name, setting in grid(study).items():
+        rows = out["studies"].get(study, {}).get("rows", {})
+        for name, setting in grid(study, args.lrs, args.lambdas).items():
             runs = [one_run(graph, device, setting, s) for s in args.seeds]
             rec, ndcg = [r["val_recall@20"] for r in runs], [r["val_ndcg@20"] for r in runs]
             rows[name] = {"runs": runs, "val_recall@20": statistics.fmean(rec),
@@ -99,7 +113,7 @@ def main(argv=None) -> dict:
                   f"epochs {[r['epochs'] for r in runs]}", flush=True)
         best = max(rows, key=lambda n: rows[n]["val_recall@20"])
         out["studies"][study] = {"rows": rows, "best": best}
-    out["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    out["commands"][-1]["wall_seconds"] = round(time.perf_counter() - t0, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     for study, res in out["studies"].items():

@@ -21,6 +21,7 @@ whose ``users × items`` matrix fits in memory a few times over.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
@@ -220,6 +221,17 @@ class GFCF:
             inv_sqrt = torch.where(deg_i > 0, deg_i.rsqrt(), 0.0)
             self.v_in = (v * inv_sqrt[:, None]).float().to(device)  # D_I^-1/2 V_k
             self.v_out = (v * deg_i.sqrt()[:, None]).float().to(device)  # D_I^1/2 V_k
+
+    def with_filter(self, k: int, alpha: float) -> GFCF:
+        """The same fit with ``k ≤ self.k`` singular vectors and weight ``alpha``, sharing every
+        matrix (no new SVD): how notebook 06 searches ``k`` and ``alpha`` on validation."""
+        if not 0 <= k <= self.k:
+            raise ValueError(f"k must be between 0 and the fitted k={self.k}, got {k}")
+        other = copy.copy(self)
+        other.alpha, other.k = alpha, 0 if alpha == 0 else k
+        if other.k:
+            other.v_in, other.v_out = self.v_in[:, :k], self.v_out[:, :k]
+        return other
 
     def __call__(self, users: Tensor) -> Tensor:
         """Scores ``(len(users), num_items)``, float32, on ``device``: a ``score_fn`` for

@@ -99,6 +99,8 @@ RECIPES: dict[str, TrainConfig] = {  # the tuning behind each: benchmarks/README
                          hard_negatives=None, lr_decay=1.0, shared_negatives=False),
     # the series' recipe, tuned on MovieLens' validation split (notebook 05): the defaults
     "series": TrainConfig(),
+    # MF-BPR (0 layers), its lr and lambda tuned on validation (records/movielens_tuning.json)
+    "mf-movielens": TrainConfig(lr=0.1, l2_lambda=0.02),
     # tuned for Gowalla on a share of train.txt (records/gowalla-series.json)
     "series-gowalla": TrainConfig(epochs=150, batch_size=65536, lr=0.03, l2_lambda=1e-3,
                                   num_negatives=32, hard_negatives=8, lr_decay=0.99, eval_every=10),

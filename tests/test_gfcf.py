@@ -55,3 +55,16 @@ def test_gfcf_k_out_of_range_is_a_readable_error():
     x, edges = _toy()
     with pytest.raises(ValueError, match="k must be between 1 and 6"):
         GFCF(edges, 7, 9, k=7)
+
+
+def test_with_filter_equals_a_fresh_fit():
+    x, edges = _toy(users=12, items=10, seed=5)
+    full = GFCF(edges, 12, 10, k=4, alpha=0.3)
+    users = torch.arange(12)
+    for k, alpha in [(2, 0.5), (4, 1.0), (3, 0.0)]:
+        torch.testing.assert_close(full.with_filter(k, alpha)(users),
+                                   GFCF(edges, 12, 10, k=k, alpha=alpha)(users), rtol=1e-5,
+                                   atol=1e-6)
+    assert full.k == 4 and full.alpha == 0.3  # the original is unchanged
+    with pytest.raises(ValueError, match="fitted k=4"):
+        full.with_filter(5, 0.3)
