@@ -9,6 +9,8 @@
 * ``workshop.sh`` and ``.ci/run`` run in a temporary copy of the repository with a fake
   ``.venv/bin/python`` that records pip's command lines instead of installing anything
   (and whose "compile" of torch-sparse is a file it creates).
+* ``postBuild``'s last steps (Binder: the workshop's JupyterLab settings) run against a
+  throw-away environment.
 """
 from __future__ import annotations
 
@@ -684,3 +686,22 @@ def test_workshop_sparse_in_the_background_runs_at_lowest_priority_one_job(repo,
     threading.Event().wait(0.5)
     assert "torch-sparse OK (compiled in" in log.read_text(), log.read_text()
     assert (tmp_path / "build-info").read_text().split()[1] == "MAX_JOBS=1"   # one compile job
+
+
+def test_binder_postbuild_installs_the_workshop_lab_settings(tmp_path):
+    """postBuild's steps after the package install, run against a throw-away environment:
+    tools/lab-overrides.json lands where ``./workshop.sh lab`` puts it for .venv."""
+    lines = (ROOT / "postBuild").read_text().splitlines()
+    steps = lines[lines.index("python -m pip install --no-deps --no-build-isolation -e .") + 1:]
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
+    path = f"{env_dir / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    subprocess.run(["bash", "-c", "set -euo pipefail\n" + "\n".join(steps)], cwd=ROOT,
+                   env={**os.environ, "PATH": path}, check=True)
+    installed = env_dir / "share" / "jupyter" / "lab" / "settings" / "overrides.d"
+    assert [p.name for p in installed.iterdir()] == ["lightgcn-workshop.json"]
+    assert ((installed / "lightgcn-workshop.json").read_bytes()
+            == (ROOT / "tools" / "lab-overrides.json").read_bytes())
+    workshop = (ROOT / "workshop.sh").read_text()
+    assert ('local dir="$VENV/share/jupyter/lab/settings/overrides.d"' in workshop
+            and '"$dir/lightgcn-workshop.json"' in workshop)
