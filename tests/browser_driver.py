@@ -206,7 +206,9 @@ def error_outputs(page) -> list[str]:
 
 
 def move_slider(page, slider, value: float, lo: float, hi: float) -> None:
-    """Drag the slider's handle to ``value`` with the mouse, as a person would."""
+    """Drag the slider's handle to ``value`` with the mouse, as a person would (scrolled into
+    view first: a cell above may have grown while the notebook ran)."""
+    slider.scroll_into_view_if_needed()
     track = slider.locator(".noUi-base").first.bounding_box()
     handle = slider.locator(".noUi-handle").first.bounding_box()
     x = track["x"] + (value - lo) / (hi - lo) * track["width"]
