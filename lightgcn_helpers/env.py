@@ -8,6 +8,7 @@ import platform
 import random
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from importlib import metadata
 
@@ -129,10 +130,14 @@ def plot_style() -> None:
 _CLOCK: dict[str, float] = {}
 
 
-def start_notebook(seed: int, device: str | None = None) -> torch.device:
+def start_notebook(seed: int, device: str | None = None, ignore: tuple = ()) -> torch.device:
     """What every notebook's set-up cell does: :func:`plot_style`, :func:`seed_everything`,
     the device chosen once (:func:`pick_device`), one line with the device and the package
-    versions, and the clock that :func:`notebook_run_time` reads. Returns the device."""
+    versions, and the clock that :func:`notebook_run_time` reads. ``ignore``: warning classes
+    to silence for the rest of the session (e.g. ``graph.ColdStartWarning``, which notebook 02
+    discusses). Returns the device."""
+    for category in ignore:
+        warnings.filterwarnings("ignore", category=category)
     plot_style()
     seed_everything(seed)
     chosen = pick_device(device)
@@ -145,6 +150,18 @@ def notebook_run_time() -> str:
     """``'This notebook ran in N s'``, since :func:`start_notebook` (the last cell prints it)."""
     seconds = time.perf_counter() - _CLOCK.get("start", time.perf_counter())
     return f"This notebook ran in {seconds:.0f} s"
+
+
+def check_claims(claims: dict[str, bool]) -> None:
+    """The last check of notebooks 05-08: print PASS or FAIL for each claim the notebook's prose
+    makes, then raise one error naming every claim that no longer holds."""
+    for claim, ok in claims.items():
+        print("PASS" if ok else "FAIL", claim)
+    failed = [claim for claim, ok in claims.items() if not ok]
+    if failed:
+        raise AssertionError(f"{len(failed)} claim(s) of this notebook no longer hold: {failed}. "
+                             "Rerun the notebook from the top; if they still fail, the prose "
+                             "that states them needs revising.")
 
 
 def interactive() -> bool:

@@ -8,7 +8,11 @@ not the drawing code. Every figure is at most 9 inches (900 px at the series' 10
 :func:`draw_toy_layers`    a toy graph's values layer by layer (notebook 04, §2)
 :func:`plot_smoothing`     pair similarity and norm of embeddings layer by layer (notebook 04, §6)
 :func:`draw_filter`        LightGCN and GF-CF as graph filters (notebook 04, §7)
+:func:`plot_layers`        metrics against the number of layers, ± one SD (notebook 06, §7)
+:func:`plot_reproduction`  a training run against the paper, with a zoomed inset (notebook 08, §2)
 :func:`plot_ladder`        accuracy against wall time, measured and published (notebook 08, §2)
+:func:`plot_step_costs`    where a training step's time goes, and the cost per interaction (08, §3)
+:func:`plot_scaling`       epoch time, evaluation time and memory against graph size (08, §4)
 =========================  ==========================================================
 """
 from __future__ import annotations
@@ -20,7 +24,8 @@ import numpy as np
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 __all__ = ["draw_bipartite", "plot_dense_cost", "draw_model", "draw_toy_layers", "plot_smoothing",
-           "draw_filter", "plot_ladder"]
+           "draw_filter", "plot_layers", "plot_reproduction", "plot_ladder", "plot_step_costs",
+           "plot_scaling"]
 
 MAX_WIDTH_IN = 9.0  # 900 px at plot_style()'s 100 dpi
 
@@ -285,6 +290,57 @@ def _spectrum(ax, values, bins):
     ax.patch.set_visible(False)
 
 
+def plot_layers(table, metrics=("val recall", "test recall", "test ndcg")):
+    """Metrics against the number of layers ``L`` (0 = MF-BPR), each the mean over seeds with
+    error bars of ± one standard deviation: ``table`` is indexed by ``L`` with a column per metric
+    and ``metric + " sd"`` beside it. Drawn in notebook 06, §7."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for metric, marker in zip(metrics, ("o", "s", "^")):
+        ax.errorbar(table.index, table[metric], yerr=table[f"{metric} sd"], fmt=marker + "-",
+                    ms=5, capsize=3, label=metric)
+    ax.set(xlabel="number of layers L (0 = MF-BPR)", xticks=list(table.index),
+           ylabel="metric @20 (mean ± SD over seeds)", title="LightGCN by number of layers")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_reproduction(epochs, mean: dict, low: dict, high: dict, paper: dict, live=None,
+                      floor: dict | None = None, zoom_from: int = 50,
+                      metrics=(("recall@20", "Recall@20"), ("ndcg@20", "NDCG@20"))):
+    """Test metrics of a reproduction against the epoch, one panel per metric: the mean over seeds
+    (``mean[metric]``, a list per ``epochs``) with its min–max band (``low``/``high``), a live
+    run's points (``live``: DataFrame indexed by epoch, hollow squares), the paper's figure
+    (dashed) and ``floor`` (e.g. popularity, dotted). An inset zooms on the epochs from
+    ``zoom_from``, where the run and the paper differ by thousandths. Drawn in notebook 08, §2."""
+    epochs = np.asarray(epochs)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(MAX_WIDTH_IN, 3.7))
+    for ax, (key, label) in zip(np.atleast_1d(axes), metrics):
+        ins = ax.inset_axes([0.42, 0.1, 0.54, 0.5])
+        for target in (ax, ins):
+            target.fill_between(epochs, low[key], high[key], color="tab:blue", alpha=0.25, lw=0)
+            target.plot(epochs, mean[key], "o-", ms=3, color="tab:blue",
+                        label="reproduction (mean, min–max over seeds)")
+            target.axhline(paper[key], color="black", ls="--", lw=1,
+                           label=f"paper ({paper[key]:.4f})")
+        if live is not None:
+            ax.plot(live.index, live[key], "s", ms=7, mfc="none", mew=1.5, color="tab:orange",
+                    label="this notebook's run")
+        if floor:
+            ax.axhline(floor[key], color="tab:gray", ls=":", lw=1.5, label="popularity")
+        zoom = epochs >= zoom_from
+        values = np.concatenate([np.asarray(low[key])[zoom], np.asarray(high[key])[zoom],
+                                 [paper[key]]])
+        ins.set(xlim=(zoom_from - 3, epochs.max() + 3),
+                ylim=(values.min() - 0.001, values.max() + 0.001))
+        ins.tick_params(labelsize=7)
+        ins.set_title(f"epochs {zoom_from}–{epochs.max()}", fontsize=8)
+        ax.set(xlabel="epoch", ylabel=f"test {label}", title=label, ylim=(0, None))
+    np.atleast_1d(axes)[0].legend(loc="upper left", fontsize=7)
+    fig.tight_layout()
+    plt.show()
+
+
 def plot_ladder(runs: dict, points: dict, published: dict, metrics=(("recall@20", "Recall@20"),
                 ("ndcg@20", "NDCG@20")), floors: dict | None = None):
     """Test metrics against wall time (minutes, log axis), one panel per metric.
@@ -338,3 +394,60 @@ def _name_lines(ax, labels: dict[str, float], gap: float = 0.055):
         placed.append((y, text))
     for y, text in placed:
         ax.text(1.01, y, text, transform=ax.transAxes, fontsize=8, color="0.3", va="center")
+
+
+def plot_step_costs(per_step_ms, per_interaction_us):
+    """Left: the milliseconds of each part of one training step (a ``Series``, in step order);
+    right: microseconds per training interaction of two loops (a ``Series``, log scale). Drawn in
+    notebook 08, §3."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(MAX_WIDTH_IN, 3.2),
+                                   gridspec_kw={"width_ratios": [3, 2]})
+    per_step_ms[::-1].plot.barh(ax=ax1, color="tab:blue")
+    total = per_step_ms.sum()
+    for y, v in enumerate(per_step_ms[::-1]):
+        ax1.text(v, y, f" {v:,.0f} ms ({v / total:.0%})", va="center", fontsize=8)
+    ax1.set(xlabel="ms per step", title=f"One training step: {total:,.0f} ms",
+            xlim=(0, per_step_ms.max() * 1.5))
+    ax2.bar(per_interaction_us.index, per_interaction_us, color=["tab:blue", "tab:gray"], log=True)
+    for x, v in enumerate(per_interaction_us):
+        ax2.text(x, v, f"{v:,.0f} µs", ha="center", va="bottom", fontsize=8)
+    ax2.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax2.yaxis.set_minor_formatter(plt.NullFormatter())
+    ratio = per_interaction_us.iloc[1] / per_interaction_us.iloc[0]
+    ax2.set(ylabel="µs (log scale)", title=f"Per training interaction: {ratio:.0f}x",
+            ylim=(None, per_interaction_us.max() * 3))
+    fig.tight_layout()
+    plt.show()
+
+
+def plot_scaling(sizes, fits: dict, costs: dict):
+    """One log-log panel per cost (``costs``: column → title) against the training interactions,
+    one marker per source of ``sizes`` (a DataFrame with ``source``, ``interactions``, the cost
+    columns and ``epoch extrapolated``): measured points filled, extrapolated epochs hollow, the
+    least-squares fit of each source (``fits[(source, column)] = (slope, intercept)``, log10
+    axes) as a line. Drawn in notebook 08, §4."""
+    human = plt.FuncFormatter(lambda v, _: f"{v / 1e6:g}M" if v >= 1e6 else f"{v / 1e3:g}k")
+    fig, axes = plt.subplots(1, len(costs), figsize=(MAX_WIDTH_IN, 3.6))
+    styles = (("s", "tab:orange"), ("o", "tab:blue"))
+    for ax, (key, label) in zip(axes, costs.items()):
+        for (src, g), (marker, color) in zip(sizes.groupby("source"), styles):
+            name = {"gowalla": "Gowalla subsample"}.get(src, src)
+            est = g["epoch extrapolated"] & (key == "epoch_seconds")
+            ax.loglog(g["interactions"][~est], g[key][~est], marker, color=color, ls="none",
+                      label=name)
+            if est.any():
+                ax.loglog(g["interactions"][est], g[key][est], marker, color=color, mfc="none",
+                          ls="none", label=f"{name}, extrapolated")
+            if (src, key) in fits:
+                x = np.array([g["interactions"].min(), g["interactions"].max()])
+                ax.loglog(x, 10 ** np.polyval(fits[src, key], np.log10(x)), "-", color=color,
+                          lw=1, label=f"fit: slope {fits[src, key][0]:.2f}")
+        ax.xaxis.set_major_formatter(human)
+        if key == "peak_mb":  # less than two decades: ticks at 1, 2, 5 x 10^n
+            ax.yaxis.set_major_locator(plt.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set(xlabel="training interactions", title=label)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    plt.show()

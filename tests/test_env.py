@@ -126,9 +126,25 @@ def test_start_notebook_sets_up_and_starts_the_clock(capsys):
 
     from lightgcn_helpers.env import notebook_run_time, start_notebook
 
-    device = start_notebook(3, device="cpu")
+    class Noise(UserWarning):
+        pass
+
+    device = start_notebook(3, device="cpu", ignore=(Noise,))
     assert device == torch.device("cpu")
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.warn("x", Noise, stacklevel=2)  # silenced by start_notebook
+    assert not caught
+    warnings.filters[:] = [f for f in warnings.filters if f[2] is not Noise]
     assert torch.initial_seed() == 3
     line = capsys.readouterr().out
     assert line.startswith("device: cpu | python ") and "torch " in line
     assert re.fullmatch(r"This notebook ran in \d+ s", notebook_run_time())
+
+
+def test_check_claims_prints_each_and_names_the_failures(capsys):
+    env.check_claims({"a holds": True, "b holds": True})
+    assert capsys.readouterr().out == "PASS a holds\nPASS b holds\n"
+    with pytest.raises(AssertionError, match=r"1 claim\(s\).*\['b holds'\]"):
+        env.check_claims({"a holds": True, "b holds": False})
+    assert capsys.readouterr().out == "PASS a holds\nFAIL b holds\n"
