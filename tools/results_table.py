@@ -47,9 +47,18 @@ def movielens() -> dict[str, tuple[str, str]]:
     return rows
 
 
-def gowalla() -> tuple[dict[str, tuple[str, str]], int]:
-    seeds = sorted(RECORDS.glob("gowalla-series-mix*.json"))
-    finals = [json.loads(p.read_text())["final"] for p in seeds]
+def reproduction() -> tuple[list[dict], int, list[dict]]:
+    """The reproduction's records (one per seed), the last epoch all of them reached (a record
+    marked ``partial`` stopped early), and each seed's evaluation at that epoch."""
+    seeds = sorted((json.loads(p.read_text()) for p in RECORDS.glob("gowalla-series-mix*.json")),
+                   key=lambda r: r["config"]["seed"])
+    common = min(r["final"]["epoch"] for r in seeds)
+    return seeds, common, [next(t for t in r["trajectory"] if t["epoch"] == common)
+                           for r in seeds]
+
+
+def gowalla() -> tuple[dict[str, tuple[str, str]], int, int]:
+    _, common, finals = reproduction()
     rows = {"LightGCN": (spread([f["recall@20"] for f in finals]),
                          spread([f["ndcg@20"] for f in finals]))}
     for name, m in load("gowalla-baselines.json")["models"].items():
@@ -61,13 +70,14 @@ def gowalla() -> tuple[dict[str, tuple[str, str]], int]:
                        ("LightGCN, the paper", "LightGCN (paper)")):
         p = published[key]
         rows[label] = (f"{p['recall@20']:.4f}*", f"{p['ndcg@20']:.4f}*")
-    return rows, len(finals)
+    return rows, len(finals), common
 
 
 def glance() -> str:
     """README's table: both datasets, the strongest models."""
     ml = movielens()
-    gw, n_seeds = gowalla()
+    gw, n_seeds, common = gowalla()
+    seed0 = reproduction()[0][0]["final"]
     order = ["popularity", "MF-BPR", "EASE", "GF-CF", "LightGCN", "LightGCN, the paper"]
     lines = ["| model | MovieLens Recall@20 | MovieLens NDCG@20 | Gowalla Recall@20 "
              "| Gowalla NDCG@20 |", "| --- | ---: | ---: | ---: | ---: |"]
@@ -77,9 +87,11 @@ def glance() -> str:
         label = f"**{name}**" if name == "LightGCN" else name
         lines.append(f"| {label} | {a} | {b} | {c} | {d} |")
     lines.append("")
-    lines.append(f"LightGCN and MF-BPR: mean ± standard deviation over seeds (MovieLens 5, Gowalla "
-                 f"{n_seeds}); the others are deterministic. \\* published on the same split "
-                 "(BARS benchmark; the LightGCN paper), not re-run here.")
+    lines.append(f"LightGCN and MF-BPR: mean ± standard deviation over seeds (MovieLens 5; Gowalla "
+                 f"{n_seeds}, compared at epoch {common}, the last that every seed's run reached; "
+                 f"seed 0 after all {seed0['epoch']} epochs: {seed0['recall@20']:.4f} / "
+                 f"{seed0['ndcg@20']:.4f}); the others are deterministic. \\* published on the "
+                 "same split (BARS benchmark; the LightGCN paper), not re-run here.")
     return "\n".join(lines)
 
 
@@ -110,11 +122,12 @@ def gowalla_full() -> str:
     rows.append((series["final"]["recall@20"], "LightGCN, series-gowalla (1 seed)",
                  f"{series['final']['ndcg@20']:.4f}", f"{series['wall_seconds'] / 60:.1f} min",
                  "measured, trained (gowalla-series.json)"))
-    seeds = [json.loads(p.read_text()) for p in sorted(RECORDS.glob("gowalla-series-mix*.json"))]
-    rec = [r["final"]["recall@20"] for r in seeds]
-    rows.append((statistics.fmean(rec), f"LightGCN, series-gowalla-mix ({len(seeds)} seeds)",
-                 spread([r["final"]["ndcg@20"] for r in seeds]),
-                 f"{seeds[0]['wall_seconds'] / 60:.1f} min (seed 0)",
+    seeds, common, at = reproduction()
+    rec = [t["recall@20"] for t in at]
+    rows.append((statistics.fmean(rec),
+                 f"LightGCN, series-gowalla-mix ({len(seeds)} seeds, epoch {common})",
+                 spread([t["ndcg@20"] for t in at]),
+                 f"{at[0]['wall_seconds'] / 60:.1f} min (seed 0)",
                  "measured, trained (gowalla-series-mix*.json)"))
     for name, p in load("gowalla-published.json")["models"].items():
         rows.append((p["recall@20"], name, f"{p['ndcg@20']:.4f}", "—", f"published: {p['source']}"))
@@ -128,15 +141,19 @@ def gowalla_full() -> str:
 
 def gowalla_seeds() -> str:
     """docs/results.md: every seed of the reproduction, with the conditions it ran in."""
-    lines = ["| seed | test Recall@20 | test NDCG@20 | epochs | wall time | torch threads | load "
-             "average at the start |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for p in sorted(RECORDS.glob("gowalla-series-mix*.json")):
-        r = json.loads(p.read_text())
-        m = r["machine"]
-        lines.append(f"| {r['config']['seed']} | {r['final']['recall@20']:.4f} | "
-                     f"{r['final']['ndcg@20']:.4f} | {r['final']['epoch']} | "
-                     f"{r['wall_seconds'] / 60:.1f} min | {m['torch_threads']} | "
-                     f"{m['load_at_start']:.1f} |")
+    seeds, common, at = reproduction()
+    lines = [f"| seed | Recall@20 at epoch {common} | NDCG@20 at epoch {common} | last epoch | "
+             "Recall@20, NDCG@20 at the last epoch | wall time to the last epoch | torch threads "
+             "| how it ran |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r, t in zip(seeds, at):
+        last, how = r["final"], "alone, the whole recipe"
+        if "partial" in r:
+            stop = r["partial"]
+            how = f"stopped after epoch {stop['stopped_after_epoch']}: {stop['reason']}"
+        lines.append(f"| {r['config']['seed']} | {t['recall@20']:.4f} | {t['ndcg@20']:.4f} | "
+                     f"{last['epoch']} | {last['recall@20']:.4f}, {last['ndcg@20']:.4f} | "
+                     f"{r['wall_seconds'] / 60:.1f} min | {r['machine']['torch_threads']} | "
+                     f"{how} |")
     return "\n".join(lines)
 
 
