@@ -18,3 +18,9 @@ def dense_norm():
         d_inv_sqrt = torch.diag(torch.where(deg > 0, deg.pow(-0.5), torch.zeros_like(deg)))
         return d_inv_sqrt @ a @ d_inv_sqrt
     return build
+
+
+def pytest_collection_modifyitems(config, items):
+    """The browser test last: by then nbval has run notebook 07, whose trained models
+    ``train_cached`` keeps, so the browser reaches 07's picker in seconds, not minutes."""
+    items.sort(key=lambda item: "test_browser.py" in item.nodeid)   # stable: others keep order
