@@ -174,10 +174,10 @@ def test_set_repository_rewrites_links_only(tmp_path, capsys):
     (root / "solutions" / "01_solutions.ipynb").write_text(
         json.dumps(nb, indent=1, ensure_ascii=False))
     (root / "other.md").write_text(f"https://github.com/{PLACEHOLDER}\n")   # outside the folders
-    before = {p: p.read_text() for p in root.rglob("*") if p.is_file()}
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
     assert set_repository.main(["alice/lightgcn-workshop", "--root", str(root), "--dry-run"]) == 0
-    assert {p: p.read_text() for p in before} == before
+    assert {p: p.read_bytes() for p in before} == before
 
     assert set_repository.main(["alice/lightgcn-workshop", "--root", str(root)]) == 0
     out = capsys.readouterr().out
@@ -196,7 +196,7 @@ def test_set_repository_rewrites_links_only(tmp_path, capsys):
         assert "github/alice/lightgcn-workshop/blob/main/notebooks/01.ipynb" in text
         assert "https://github.com/alice/lightgcn-workshop.git" in text
         assert f"The placeholder `{PLACEHOLDER}` in prose stays." in text
-    assert (root / "other.md").read_text() == before[root / "other.md"]
+    assert (root / "other.md").read_bytes() == before[root / "other.md"]
     assert f"repository `{PLACEHOLDER}` until" in badges                 # prose is left alone
 
     # Nothing left to rewrite: a clear message; --from moves the links on.
