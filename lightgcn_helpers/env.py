@@ -17,7 +17,7 @@ import torch
 
 __all__ = ["seed_everything", "pick_device", "versions", "plot_style", "has_torch_sparse",
            "quiet_progress", "interactive", "interact", "time_calls", "median_seconds",
-           "load_average", "machine_info", "start_notebook", "notebook_run_time"]
+           "load_average", "machine_info", "start_notebook", "notebook_run_time", "check_claims"]
 
 _PACKAGES = ("torch", "torch_geometric", "torch_sparse", "torch_scatter", "numpy", "pandas",
              "scikit-learn", "matplotlib")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LINTED = ("lightgcn_helpers", "tests", "benchmarks")
+LINTED = ("lightgcn_helpers", "tests", "benchmarks", "tools")
 
 
 def _ruff() -> str | None:

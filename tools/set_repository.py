@@ -34,7 +34,8 @@ def files(root: Path) -> list[Path]:
     for folder in FOLDERS:
         if (root / folder).is_dir():
             found += sorted(p for p in (root / folder).rglob("*")
-                            if p.suffix in SUFFIXES and p.is_file() and ".ipynb_checkpoints" not in p.parts)
+                            if p.suffix in SUFFIXES and p.is_file()
+                            and ".ipynb_checkpoints" not in p.parts)
     return found
 
 
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("repository", help="OWNER/REPO on GitHub")
     parser.add_argument("--from", dest="old", default=PLACEHOLDER,
                         help=f"the OWNER/REPO the links name now (default: {PLACEHOLDER})")
-    parser.add_argument("--dry-run", action="store_true", help="list what would change, change nothing")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list what would change, change nothing")
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1],
                         help=argparse.SUPPRESS)  # the repository folder (tests use a copy)
     args = parser.parse_args(argv)
@@ -80,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     verb = "would rewrite" if args.dry_run else "rewrote"
     for path, n in changed.items():
         print(f"{verb} {n:3d} link(s) in {path.relative_to(args.root)}")
-    print(f"{args.old} -> {args.repository}: {sum(changed.values())} link(s) in {len(changed)} file(s)")
+    print(f"{args.old} -> {args.repository}: {sum(changed.values())} link(s) in "
+          f"{len(changed)} file(s)")
     return 0
 
 
