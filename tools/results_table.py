@@ -87,11 +87,14 @@ def glance() -> str:
         label = f"**{name}**" if name == "LightGCN" else name
         lines.append(f"| {label} | {a} | {b} | {c} | {d} |")
     lines.append("")
-    lines.append(f"LightGCN and MF-BPR: mean ± standard deviation over seeds (MovieLens 5; Gowalla "
-                 f"{n_seeds}, compared at epoch {common}, the last that every seed's run reached; "
-                 f"seed 0 after all {seed0['epoch']} epochs: {seed0['recall@20']:.4f} / "
-                 f"{seed0['ndcg@20']:.4f}); the others are deterministic. \\* published on the "
-                 "same split (BARS benchmark; the LightGCN paper), not re-run here.")
+    seeds_note = f"Gowalla {n_seeds}, after {common} epochs"
+    if common != seed0["epoch"]:  # a seed's run stopped early: compared where all of them were
+        seeds_note = (f"Gowalla {n_seeds}, compared at epoch {common}, the last that every "
+                      f"seed's run reached; seed 0 after all {seed0['epoch']} epochs: "
+                      f"{seed0['recall@20']:.4f} / {seed0['ndcg@20']:.4f}")
+    lines.append(f"LightGCN and MF-BPR: mean ± standard deviation over seeds (MovieLens 5; "
+                 f"{seeds_note}); the others are deterministic. \\* published on the same split "
+                 "(BARS benchmark; the LightGCN paper), not re-run here.")
     return "\n".join(lines)
 
 
