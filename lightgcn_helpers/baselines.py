@@ -210,9 +210,9 @@ class GFCF:
         rows, cols, weight = row[block], col[block] - num_users, adj.values()[block]
         self.norm = _csr(rows, cols, weight, (num_users, num_items)).to(device)
         self.norm_t = _csr(cols, rows, weight, (num_items, num_users)).to(device)
-        count = torch.bincount(rows, minlength=num_users)
-        self._start = torch.cumsum(count, 0) - count  # user u's items: cols[start[u]:...]
-        self._rows, self._cols = rows, cols
+        self._count = torch.bincount(rows, minlength=num_users)  # training items per user
+        self._start = torch.cumsum(self._count, 0) - self._count  # u's items: cols[start[u]:...]
+        self._cols = cols  # sorted by user
         self.k = 0 if alpha == 0 else int(k)
         if self.k:
             deg_i = torch.bincount(cols, minlength=num_items).double()
@@ -250,7 +250,7 @@ class GFCF:
     def _entries(self, users: Tensor) -> tuple[Tensor, Tensor]:
         """``(row, item)`` of each training interaction of ``users`` (row: index in ``users``)."""
         users = users.cpu().long()
-        count = torch.bincount(self._rows, minlength=self.num_users)[users]
+        count = self._count[users]
         row = torch.repeat_interleave(torch.arange(users.numel()), count)
         first = self._start[users] - (torch.cumsum(count, 0) - count)  # minus each row's offset
         offset = torch.repeat_interleave(first, count)

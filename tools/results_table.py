@@ -47,18 +47,14 @@ def movielens() -> dict[str, tuple[str, str]]:
     return rows
 
 
-def reproduction() -> tuple[list[dict], int, list[dict]]:
-    """The reproduction's records (one per seed), the last epoch all of them reached (lower than
-    the recipe's when a run stopped early), and each seed's evaluation at that epoch."""
-    seeds = sorted((json.loads(p.read_text()) for p in RECORDS.glob("gowalla-series-mix*.json")),
-                   key=lambda r: r["config"]["seed"])
-    common = min(r["final"]["epoch"] for r in seeds)
-    return seeds, common, [next(t for t in r["trajectory"] if t["epoch"] == common)
-                           for r in seeds]
+def reproduction() -> list[dict]:
+    """The reproduction's records, one per seed, in seed order."""
+    return sorted((json.loads(p.read_text()) for p in RECORDS.glob("gowalla-series-mix*.json")),
+                  key=lambda r: r["config"]["seed"])
 
 
-def gowalla() -> tuple[dict[str, tuple[str, str]], int, int]:
-    _, common, finals = reproduction()
+def gowalla() -> tuple[dict[str, tuple[str, str]], int]:
+    finals = [r["final"] for r in reproduction()]
     rows = {"LightGCN": (spread([f["recall@20"] for f in finals]),
                          spread([f["ndcg@20"] for f in finals]))}
     for name, m in load("gowalla-baselines.json")["models"].items():
@@ -70,14 +66,13 @@ def gowalla() -> tuple[dict[str, tuple[str, str]], int, int]:
                        ("LightGCN, the paper", "LightGCN (paper)")):
         p = published[key]
         rows[label] = (f"{p['recall@20']:.4f}*", f"{p['ndcg@20']:.4f}*")
-    return rows, len(finals), common
+    return rows, len(finals)
 
 
 def glance() -> str:
     """README's table: both datasets, the strongest models."""
     ml = movielens()
-    gw, n_seeds, common = gowalla()
-    seed0 = reproduction()[0][0]["final"]
+    gw, n_seeds = gowalla()
     order = ["popularity", "MF-BPR", "EASE", "GF-CF", "LightGCN", "LightGCN, the paper"]
     lines = ["| model | MovieLens Recall@20 | MovieLens NDCG@20 | Gowalla Recall@20 "
              "| Gowalla NDCG@20 |", "| --- | ---: | ---: | ---: | ---: |"]
@@ -87,14 +82,9 @@ def glance() -> str:
         label = f"**{name}**" if name == "LightGCN" else name
         lines.append(f"| {label} | {a} | {b} | {c} | {d} |")
     lines.append("")
-    seeds_note = f"Gowalla {n_seeds}, after {common} epochs"
-    if common != seed0["epoch"]:  # a seed's run stopped early: compared where all of them were
-        seeds_note = (f"Gowalla {n_seeds}, compared at epoch {common}, the last that every "
-                      f"seed's run reached; seed 0 after all {seed0['epoch']} epochs: "
-                      f"{seed0['recall@20']:.4f} / {seed0['ndcg@20']:.4f}")
-    lines.append(f"LightGCN and MF-BPR: mean ± standard deviation over seeds (MovieLens 5; "
-                 f"{seeds_note}); the others are deterministic. \\* published on the same split "
-                 "(BARS benchmark; the LightGCN paper), not re-run here.")
+    lines.append(f"LightGCN and MF-BPR: mean ± standard deviation over seeds (MovieLens 5, "
+                 f"Gowalla {n_seeds}); the others are deterministic. \\* published on the same "
+                 "split (BARS benchmark; the LightGCN paper), not re-run here.")
     return "\n".join(lines)
 
 
@@ -125,12 +115,11 @@ def gowalla_full() -> str:
     rows.append((series["final"]["recall@20"], "LightGCN, series-gowalla (1 seed)",
                  f"{series['final']['ndcg@20']:.4f}", f"{series['wall_seconds'] / 60:.1f} min",
                  "measured, trained (gowalla-series.json)"))
-    seeds, common, at = reproduction()
-    rec = [t["recall@20"] for t in at]
-    rows.append((statistics.fmean(rec),
-                 f"LightGCN, series-gowalla-mix ({len(seeds)} seeds, epoch {common})",
-                 spread([t["ndcg@20"] for t in at]),
-                 f"{at[0]['wall_seconds'] / 60:.1f} min (seed 0)",
+    seeds = reproduction()
+    rec = [r["final"]["recall@20"] for r in seeds]
+    rows.append((statistics.fmean(rec), f"LightGCN, series-gowalla-mix ({len(seeds)} seeds)",
+                 spread([r["final"]["ndcg@20"] for r in seeds]),
+                 f"{seeds[0]['wall_seconds'] / 60:.1f} min (seed 0)",
                  "measured, trained (gowalla-series-mix*.json)"))
     for name, p in load("gowalla-published.json")["models"].items():
         rows.append((p["recall@20"], name, f"{p['ndcg@20']:.4f}", "—", f"published: {p['source']}"))
@@ -144,13 +133,13 @@ def gowalla_full() -> str:
 
 def gowalla_seeds() -> str:
     """docs/results.md: every seed of the reproduction, with the conditions it ran in."""
-    seeds, _, at = reproduction()
+    seeds = reproduction()
     lines = ["| seed | test Recall@20 | test NDCG@20 | epochs | wall time | torch threads | load "
              "average at the start |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r, t in zip(seeds, at):
-        m = r["machine"]
+    for r in seeds:
+        m, t = r["machine"], r["final"]
         lines.append(f"| {r['config']['seed']} | {t['recall@20']:.4f} | {t['ndcg@20']:.4f} | "
-                     f"{t['epoch']} | {t['wall_seconds'] / 60:.1f} min | {m['torch_threads']} | "
+                     f"{t['epoch']} | {r['wall_seconds'] / 60:.1f} min | {m['torch_threads']} | "
                      f"{m['load_at_start']:.1f} |")
     return "\n".join(lines)
 
